@@ -1,0 +1,127 @@
+"""Composition root: settings, logging, the database, one HTTP session, the engine, the Bot.
+
+    python bot.py           run the bot
+    python bot.py --check   validate settings and migrate the database, then exit (no Discord)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+
+import aiohttp
+import discord
+from discord.ext import commands
+
+from cogs.notifier import DiscordNotifier
+from db.connection import Database, DatabaseError, open_database
+from services.app import Services, build_services
+from settings import Settings, SettingsError, load_settings
+
+log = logging.getLogger("bot")
+
+EXTENSIONS = (
+    "cogs.errors",
+    "cogs.animate",
+    "cogs.buttons",
+    "cogs.user_commands",
+    "cogs.admin",
+    "cogs.owner",
+)
+
+
+class AnimateBot(commands.Bot):
+    """The Discord client. Owns nothing it did not get from main()."""
+
+    def __init__(
+        self, *, settings: Settings, db: Database, session: aiohttp.ClientSession
+    ) -> None:
+        super().__init__(
+            command_prefix=commands.when_mentioned,
+            intents=discord.Intents.default(),
+            owner_ids=set(settings.owner_ids) or None,
+            allowed_mentions=discord.AllowedMentions(everyone=False, roles=False, users=True),
+        )
+        self.settings = settings
+        self.db = db
+        self.session = session
+        self.services: Services  # built in setup_hook, once the client exists
+
+    async def setup_hook(self) -> None:
+        notifier = DiscordNotifier(self)
+        self.services = build_services(
+            settings=self.settings, db=self.db, session=self.session, notifier=notifier
+        )
+        for name in EXTENSIONS:
+            await self.load_extension(name)
+        if self.settings.dev_guild_id is not None:
+            guild = discord.Object(id=self.settings.dev_guild_id)
+            self.tree.copy_global_to(guild=guild)
+            synced = await self.tree.sync(guild=guild)
+            log.info("synced %d commands to the development guild", len(synced))
+        await self.services.runner.start()
+
+    async def close(self) -> None:
+        if hasattr(self, "services"):
+            await self.services.runner.stop()
+        await super().close()
+
+
+def setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level,
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    # discord.py's HTTP layer logs at DEBUG with request details; keep it quieter.
+    logging.getLogger("discord.http").setLevel(max(logging.INFO, logging.getLevelName(level)))
+
+
+async def check(settings: Settings) -> int:
+    """Validate settings and migrate the database without connecting to Discord."""
+    db = await open_database(settings.database_path)
+    try:
+        version = await db.schema_version()
+    finally:
+        await db.close()
+    print("Settings OK:")
+    print(settings.summary())
+    print(f"Database OK: {settings.database_path} at schema version {version}")
+    return 0
+
+
+async def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description="Kling motion-control Discord bot")
+    parser.add_argument("--check", action="store_true", help="validate settings and the database")
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(f"Configuration error: {exc}", file=sys.stderr)
+        return 2
+    setup_logging(settings.log_level)
+    try:
+        if args.check:
+            return await check(settings)
+        db = await open_database(settings.database_path)
+    except DatabaseError as exc:
+        print(f"Database error: {exc}", file=sys.stderr)
+        return 3
+    settings.media_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        async with aiohttp.ClientSession() as session:
+            bot = AnimateBot(settings=settings, db=db, session=session)
+            async with bot:
+                await bot.start(settings.discord_token.reveal())
+    finally:
+        await db.close()
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(asyncio.run(main(sys.argv[1:])))
+    except KeyboardInterrupt:
+        sys.exit(130)

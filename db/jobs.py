@@ -1,0 +1,289 @@
+"""The jobs table: inserting requests, guarded state transitions, and the runner's queries."""
+
+from __future__ import annotations
+
+import enum
+import sqlite3
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from db.connection import Executor
+
+
+class JobState(enum.StrEnum):
+    QUEUED = "queued"
+    SUBMITTING = "submitting"
+    PROCESSING = "processing"
+    DELIVERING = "delivering"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in TERMINAL_STATES
+
+
+TERMINAL_STATES = frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED})
+ACTIVE_STATES = tuple(s for s in JobState if s not in TERMINAL_STATES)
+AT_PROVIDER_STATES = (JobState.SUBMITTING, JobState.PROCESSING)
+
+# The timestamp column each state's transition stamps.
+_STAMP = {
+    JobState.SUBMITTING: "submitting_at",
+    JobState.PROCESSING: "processing_at",
+    JobState.DELIVERING: "delivering_at",
+    JobState.SUCCEEDED: "finished_at",
+    JobState.FAILED: "finished_at",
+    JobState.CANCELLED: "finished_at",
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class NewJob:
+    """What a validated request inserts."""
+
+    user_id: int
+    guild_id: int | None
+    channel_id: int | None
+    image_url: str
+    image_path: str
+    image_kind: str
+    image_bytes: int
+    image_width: int
+    image_height: int
+    video_url: str
+    video_path: str
+    video_kind: str
+    video_bytes: int
+    video_width: int
+    video_height: int
+    video_seconds: float
+    orientation: str
+    mode: str
+    prompt: str
+    model_id: str
+    cost_seconds: float
+    created_at: float
+    retry_of: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Job(NewJob):
+    """One row of the jobs table."""
+
+    id: int
+    state: JobState
+    status_message_id: int | None
+    result_message_id: int | None
+    delivery: str | None
+    provider_job_id: str | None
+    provider_eta: float | None
+    attempts: int
+    polls: int
+    transient_errors: int
+    next_attempt_at: float | None
+    deadline_at: float | None
+    charged_seconds: float
+    result_url: str | None
+    result_path: str | None
+    failure_code: str | None
+    failure_reason: str | None
+    submitting_at: float | None
+    processing_at: float | None
+    delivering_at: float | None
+    finished_at: float | None
+    media_purged_at: float | None
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> Job:
+        data = dict(row)
+        data["state"] = JobState(data["state"])
+        return cls(**data)
+
+
+_COLUMNS = frozenset(f.name for f in fields(Job))
+_NEW_COLUMNS = tuple(f.name for f in fields(NewJob))
+
+
+def _assignments(values: dict[str, Any]) -> str:
+    unknown = set(values) - _COLUMNS
+    if unknown:
+        raise ValueError(f"unknown job columns: {sorted(unknown)}")
+    return ", ".join(f"{name} = :{name}" for name in values)
+
+
+class JobsRepository:
+    """Jobs queries on an executor (the database, or a transaction)."""
+
+    def __init__(self, executor: Executor) -> None:
+        self._db = executor
+
+    async def insert(self, job: NewJob) -> int:
+        """Insert a queued job and return its id."""
+        names = ", ".join(_NEW_COLUMNS)
+        marks = ", ".join(f":{n}" for n in _NEW_COLUMNS)
+        result = await self._db.execute(
+            f"INSERT INTO jobs ({names}) VALUES ({marks})",  # noqa: S608 - fixed column names
+            asdict(job),
+        )
+        assert result.lastrowid is not None
+        return result.lastrowid
+
+    async def get(self, job_id: int) -> Job | None:
+        row = await self._db.fetchone("SELECT * FROM jobs WHERE id = ?", (job_id,))
+        return None if row is None else Job.from_row(row)
+
+    async def transition(
+        self,
+        job_id: int,
+        expected: JobState | tuple[JobState, ...],
+        new: JobState,
+        now: float,
+        **values: Any,
+    ) -> bool:
+        """Move a job to `new` only if it is still in `expected`; True if this call moved it."""
+        expected_states = (expected,) if isinstance(expected, JobState) else expected
+        values = {"state": new.value, _STAMP[new]: now, **values} if new in _STAMP else {
+            "state": new.value,
+            **values,
+        }
+        marks = ", ".join(f":expected{i}" for i in range(len(expected_states)))
+        params = {**values, **{f"expected{i}": s.value for i, s in enumerate(expected_states)}}
+        params["job_id"] = job_id
+        result = await self._db.execute(
+            f"UPDATE jobs SET {_assignments(values)} "  # noqa: S608 - validated column names
+            f"WHERE id = :job_id AND state IN ({marks})",
+            params,
+        )
+        return result.rowcount == 1
+
+    async def update(self, job_id: int, expected: JobState, **values: Any) -> bool:
+        """Change fields of a job that is still in `expected` (no state change)."""
+        params = {**values, "job_id": job_id, "expected": expected.value}
+        result = await self._db.execute(
+            f"UPDATE jobs SET {_assignments(values)} "  # noqa: S608 - validated column names
+            "WHERE id = :job_id AND state = :expected",
+            params,
+        )
+        return result.rowcount == 1
+
+    async def set_status_message(self, job_id: int, message_id: int | None) -> None:
+        await self._db.execute(
+            "UPDATE jobs SET status_message_id = ? WHERE id = ?", (message_id, job_id)
+        )
+
+    async def set_delivery(
+        self, job_id: int, delivery: str, result_message_id: int | None
+    ) -> None:
+        await self._db.execute(
+            "UPDATE jobs SET delivery = ?, result_message_id = ? WHERE id = ?",
+            (delivery, result_message_id, job_id),
+        )
+
+    async def count_at_provider(self) -> int:
+        """Jobs the provider is holding (or may be holding) for us right now."""
+        return int(
+            await self._db.fetchval(
+                "SELECT COUNT(*) FROM jobs WHERE state IN (?, ?)",
+                tuple(s.value for s in AT_PROVIDER_STATES),
+            )
+        )
+
+    async def next_fair_queued(self, now: float) -> Job | None:
+        """The next queued job to submit: round-robin across users (the user served least
+        recently goes first), first-in-first-out within one user."""
+        row = await self._db.fetchone(
+            """
+            SELECT j.* FROM jobs AS j
+            WHERE j.state = 'queued'
+              AND (j.next_attempt_at IS NULL OR j.next_attempt_at <= :now)
+              AND j.id = (SELECT MIN(q.id) FROM jobs AS q
+                          WHERE q.user_id = j.user_id AND q.state = 'queued')
+            ORDER BY COALESCE((SELECT MAX(s.submitting_at) FROM jobs AS s
+                               WHERE s.user_id = j.user_id), 0), j.id
+            LIMIT 1
+            """,
+            {"now": now},
+        )
+        return None if row is None else Job.from_row(row)
+
+    async def due_polls(self, now: float, exclude: tuple[int, ...] = (), limit: int = 50) -> list[Job]:
+        """Processing jobs whose next poll time has come, oldest first."""
+        marks = ", ".join("?" for _ in exclude) or "NULL"
+        rows = await self._db.fetchall(
+            "SELECT * FROM jobs WHERE state = 'processing' AND next_attempt_at <= ? "
+            f"AND id NOT IN ({marks}) ORDER BY next_attempt_at LIMIT ?",  # noqa: S608
+            (now, *exclude, limit),
+        )
+        return [Job.from_row(r) for r in rows]
+
+    async def next_wake_at(self) -> float | None:
+        """The earliest time a queued retry or a poll becomes due."""
+        value = await self._db.fetchval(
+            "SELECT MIN(next_attempt_at) FROM jobs WHERE state IN ('queued', 'processing')"
+        )
+        return None if value is None else float(value)
+
+    async def in_states(self, *states: JobState) -> list[Job]:
+        marks = ", ".join("?" for _ in states)
+        rows = await self._db.fetchall(
+            f"SELECT * FROM jobs WHERE state IN ({marks}) ORDER BY id",  # noqa: S608
+            tuple(s.value for s in states),
+        )
+        return [Job.from_row(r) for r in rows]
+
+    async def queue_position(self, job_id: int) -> int:
+        """1-based place among queued jobs (by id); 0 when the job is not queued."""
+        return int(
+            await self._db.fetchval(
+                """
+                SELECT CASE WHEN (SELECT state FROM jobs WHERE id = :id) = 'queued'
+                       THEN (SELECT COUNT(*) FROM jobs WHERE state = 'queued' AND id <= :id)
+                       ELSE 0 END
+                """,
+                {"id": job_id},
+            )
+        )
+
+    async def queued_head(self, limit: int) -> list[Job]:
+        """The first `limit` queued jobs, in queue order."""
+        rows = await self._db.fetchall(
+            "SELECT * FROM jobs WHERE state = 'queued' ORDER BY id LIMIT ?", (limit,)
+        )
+        return [Job.from_row(r) for r in rows]
+
+    async def queued_stale(self, created_before: float) -> list[Job]:
+        rows = await self._db.fetchall(
+            "SELECT * FROM jobs WHERE state = 'queued' AND created_at < ? ORDER BY id",
+            (created_before,),
+        )
+        return [Job.from_row(r) for r in rows]
+
+    async def recent_for_user(
+        self, user_id: int, guild_id: int | None = None, limit: int = 10, any_guild: bool = True
+    ) -> list[Job]:
+        """The user's latest jobs, newest first (in one guild when any_guild is False)."""
+        if any_guild:
+            rows = await self._db.fetchall(
+                "SELECT * FROM jobs WHERE user_id = ? ORDER BY id DESC LIMIT ?", (user_id, limit)
+            )
+        else:
+            rows = await self._db.fetchall(
+                "SELECT * FROM jobs WHERE user_id = ? AND guild_id IS ? ORDER BY id DESC LIMIT ?",
+                (user_id, guild_id, limit),
+            )
+        return [Job.from_row(r) for r in rows]
+
+    async def media_to_purge(self, finished_before: float, limit: int = 200) -> list[Job]:
+        rows = await self._db.fetchall(
+            "SELECT * FROM jobs WHERE media_purged_at IS NULL AND finished_at IS NOT NULL "
+            "AND finished_at < ? ORDER BY finished_at LIMIT ?",
+            (finished_before, limit),
+        )
+        return [Job.from_row(r) for r in rows]
+
+    async def mark_media_purged(self, job_id: int, now: float) -> None:
+        await self._db.execute(
+            "UPDATE jobs SET media_purged_at = ? WHERE id = ?", (now, job_id)
+        )

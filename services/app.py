@@ -1,0 +1,79 @@
+"""Builds the engine's services from their parts, so bot.py and the tests wire them the same way."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import aiohttp
+
+from db.connection import Database
+from services.downloads import HostAllowlist
+from services.jobs import JobService
+from services.modelslab import ModelsLabClient
+from services.notifier import Notifier
+from services.quota import QuotaService
+from services.runner import Runner
+from settings import Settings
+
+
+@dataclass(frozen=True)
+class Services:
+    settings: Settings
+    db: Database
+    session: aiohttp.ClientSession
+    client: ModelsLabClient
+    allowlist: HostAllowlist
+    quota: QuotaService
+    runner: Runner
+    jobs: JobService
+
+
+def build_services(
+    *,
+    settings: Settings,
+    db: Database,
+    session: aiohttp.ClientSession,
+    notifier: Notifier,
+    clock: Callable[[], float] = time.time,
+) -> Services:
+    """Wire the client, quota, runner and job service around one database and session."""
+    client = ModelsLabClient(
+        session,
+        api_key=settings.modelslab_api_key.reveal(),
+        base_url=settings.modelslab_base_url,
+        model_id=settings.modelslab_model_id,
+        request_timeout=settings.request_timeout_seconds,
+        submit_timeout=settings.submit_timeout_seconds,
+    )
+    allowlist = HostAllowlist.default(settings.media_host_allowlist)
+    quota = QuotaService(db, settings, clock=clock)
+    runner = Runner(
+        db=db,
+        client=client,
+        notifier=notifier,
+        settings=settings,
+        session=session,
+        allowlist=allowlist,
+        clock=clock,
+    )
+    jobs = JobService(
+        db=db,
+        settings=settings,
+        quota=quota,
+        notifier=notifier,
+        wake_runner=runner.wake,
+        cancel_in_runner=runner.cancel,
+        clock=clock,
+    )
+    return Services(
+        settings=settings,
+        db=db,
+        session=session,
+        client=client,
+        allowlist=allowlist,
+        quota=quota,
+        runner=runner,
+        jobs=jobs,
+    )

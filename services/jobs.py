@@ -1,0 +1,168 @@
+"""What users do with jobs, free of discord.py: create one from validated inputs, cancel, retry
+(same inputs, new reservation, optionally the other mode), and look them up."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+
+from db.connection import Database
+from db.jobs import Job, JobsRepository, JobState, NewJob
+from services.media import ImageInfo, VideoInfo
+from services.notifier import Notifier
+from services.quota import QuotaService, Requester, job_cost
+from settings import Settings
+
+log = logging.getLogger(__name__)
+
+# Discord's signed attachment URLs live about a day; the provider fetches the inputs by URL.
+INPUT_URL_LIFETIME_SECONDS = 20 * 3600
+
+
+class JobActionRefused(Exception):
+    """A cancel or retry that cannot be done; str() is the user-facing reason."""
+
+
+@dataclass(frozen=True)
+class JobInputs:
+    """A validated request, ready to be queued."""
+
+    image_url: str
+    image_path: str
+    image: ImageInfo
+    video_url: str
+    video_path: str
+    video: VideoInfo
+    orientation: str
+    mode: str
+    prompt: str
+
+
+class JobService:
+    """Creates, cancels and retries jobs. The runner does the rest."""
+
+    def __init__(
+        self,
+        *,
+        db: Database,
+        settings: Settings,
+        quota: QuotaService,
+        notifier: Notifier,
+        wake_runner: Callable[[], None],
+        cancel_in_runner: Callable[[int], Awaitable[bool]],
+        after_enqueue: Callable[[], Awaitable[None]] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._db = db
+        self._jobs = JobsRepository(db)
+        self._settings = settings
+        self._quota = quota
+        self._notifier = notifier
+        self._wake_runner = wake_runner
+        self._cancel_in_runner = cancel_in_runner
+        self._after_enqueue = after_enqueue
+        self._clock = clock
+
+    def cost_of(self, video_seconds: float, orientation: str, mode: str) -> float:
+        return job_cost(video_seconds, orientation, mode, self._settings.pro_cost_multiplier)
+
+    async def create(self, inputs: JobInputs, who: Requester, retry_of: int | None = None) -> Job:
+        """Reserve quota and queue the job (raises EnqueueRefused), then announce it."""
+        new = NewJob(
+            user_id=who.user_id,
+            guild_id=who.guild_id,
+            channel_id=who.channel_id,
+            image_url=inputs.image_url,
+            image_path=inputs.image_path,
+            image_kind=inputs.image.kind,
+            image_bytes=inputs.image.size_bytes,
+            image_width=inputs.image.width,
+            image_height=inputs.image.height,
+            video_url=inputs.video_url,
+            video_path=inputs.video_path,
+            video_kind=inputs.video.container,
+            video_bytes=inputs.video.size_bytes,
+            video_width=inputs.video.width,
+            video_height=inputs.video.height,
+            video_seconds=inputs.video.duration_seconds,
+            orientation=inputs.orientation,
+            mode=inputs.mode,
+            prompt=inputs.prompt or self._settings.default_prompt,
+            model_id=self._settings.modelslab_model_id,
+            cost_seconds=self.cost_of(inputs.video.duration_seconds, inputs.orientation, inputs.mode),
+            created_at=self._clock(),
+            retry_of=retry_of,
+        )
+        return await self._queue(new, who)
+
+    async def _queue(self, new: NewJob, who: Requester) -> Job:
+        job_id = await self._quota.enqueue(new, who)
+        log.info("job %d: queued for user %d (cost %.0fs)", job_id, who.user_id, new.cost_seconds)
+        job = await self.get(job_id)
+        assert job is not None
+        await self._notifier.job_queued(job, await self._jobs.queue_position(job_id))
+        self._wake_runner()
+        if self._after_enqueue is not None:
+            await self._after_enqueue()
+        return await self.get(job_id) or job
+
+    async def get(self, job_id: int) -> Job | None:
+        return await self._jobs.get(job_id)
+
+    async def recent(self, user_id: int, limit: int = 10) -> list[Job]:
+        return await self._jobs.recent_for_user(user_id, limit=limit)
+
+    async def queue_position(self, job_id: int) -> int:
+        return await self._jobs.queue_position(job_id)
+
+    async def set_status_message(self, job_id: int, message_id: int | None) -> None:
+        await self._jobs.set_status_message(job_id, message_id)
+
+    async def cancel(self, job_id: int, actor_id: int, actor_is_admin: bool) -> Job:
+        """Cancel for its owner or an admin; refunds the reservation. Returns the updated job."""
+        job = await self._require(job_id, actor_id, actor_is_admin, "cancel")
+        if job.state.is_terminal:
+            raise JobActionRefused(f"Job #{job_id} has already {job.state.value}.")
+        if job.state is JobState.DELIVERING:
+            raise JobActionRefused(f"Job #{job_id} is finished and being posted now.")
+        if not await self._cancel_in_runner(job_id):
+            raise JobActionRefused(f"Job #{job_id} changed state just now; look again.")
+        cancelled = await self.get(job_id)
+        assert cancelled is not None
+        return cancelled
+
+    async def retry(self, job_id: int, who: Requester, mode: str | None = None) -> Job:
+        """Queue the same inputs again as a new job with a new reservation (in `mode` if given).
+        Only the job's owner may: it spends their quota."""
+        job = await self._require(job_id, who.user_id, False, "run again")
+        if not job.state.is_terminal:
+            raise JobActionRefused(f"Job #{job_id} is still {job.state.value}.")
+        if job.media_purged_at is not None:
+            raise JobActionRefused(
+                f"The files of job #{job_id} are no longer kept. Run /animate again."
+            )
+        if self._clock() - job.created_at > INPUT_URL_LIFETIME_SECONDS:
+            raise JobActionRefused(
+                f"The uploads of job #{job_id} have expired on Discord. Run /animate again."
+            )
+        new_mode = mode or job.mode
+        original = NewJob(**{f: getattr(job, f) for f in NewJob.__dataclass_fields__})
+        new = replace(
+            original,
+            channel_id=who.channel_id or job.channel_id,
+            mode=new_mode,
+            cost_seconds=self.cost_of(job.video_seconds, job.orientation, new_mode),
+            created_at=self._clock(),
+            retry_of=job.id,
+        )
+        return await self._queue(new, replace(who, guild_id=job.guild_id))
+
+    async def _require(self, job_id: int, actor_id: int, actor_is_admin: bool, verb: str) -> Job:
+        job = await self.get(job_id)
+        if job is None:
+            raise JobActionRefused(f"Job #{job_id} does not exist.")
+        if job.user_id != actor_id and not actor_is_admin:
+            raise JobActionRefused(f"Only the person who started job #{job_id} can {verb} it.")
+        return job

@@ -1,0 +1,593 @@
+"""Probing and validation of the user's image and video, and re-encoding results to fit Discord.
+
+Everything that touches pixels or containers is synchronous and CPU/IO bound: callers run it in a
+thread (:func:`probe_and_validate` does so itself). The real type of a file is always read from its
+bytes, never from its name or the client-supplied content type.
+
+Every :class:`MediaError` carries a complete, friendly sentence naming the input, what was found,
+the limit and how to fix it; the bot shows ``str(error)`` to the user as is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import av.error
+from PIL import Image, UnidentifiedImageError
+
+log = logging.getLogger(__name__)
+
+IMAGE_MAX_BYTES = 10 * 1024 * 1024
+VIDEO_MAX_BYTES = 100 * 1024 * 1024
+IMAGE_MIN_SIDE = 300
+IMAGE_MAX_ASPECT = 2.5
+VIDEO_MIN_SIDE = 340
+VIDEO_MAX_SIDE = 3850
+VIDEO_MIN_SECONDS = 3.0
+VIDEO_MAX_SECONDS = {"image": 10.0, "video": 30.0}  # by character orientation
+PROMPT_MAX_CHARS = 2500
+
+#: Image kinds the provider takes as they are.
+PROVIDER_IMAGE_KINDS = frozenset({"jpeg", "png"})
+#: Image kinds the bot accepts: the provider's, plus WebP which the caller converts to PNG first.
+ACCEPTED_IMAGE_KINDS = PROVIDER_IMAGE_KINDS | {"webp"}
+VIDEO_CONTAINERS = frozenset({"mp4", "mov"})
+
+# Above this many pixels the image is not fully decoded when probing (memory); the caller's limits
+# still apply. 64 MP covers every phone camera; a larger image would be downscaled by the provider.
+_IMAGE_DECODE_MAX_PIXELS = 64_000_000
+# A clip whose packets stop this much short of the declared duration is treated as truncated.
+_TRUNCATION_TOLERANCE = 0.1
+_MB = 1024 * 1024
+
+_KIND_NAMES = {
+    "jpeg": "JPG",
+    "png": "PNG",
+    "webp": "WebP",
+    "gif": "GIF",
+    "bmp": "BMP",
+    "tiff": "TIFF",
+    "ico": "ICO",
+    "heif": "HEIC",
+    "avif": "AVIF",
+}
+_ACCEPTED_IMAGES_TEXT = "use a JPG or PNG (WebP is converted automatically)"
+_VIDEO_FORMAT_NAMES = {
+    "matroska,webm": "WebM/MKV",
+    "avi": "AVI",
+    "gif": "GIF",
+    "flv": "FLV",
+    "mpeg": "MPEG",
+    "mpegts": "MPEG-TS",
+    "asf": "WMV",
+    "ogg": "Ogg",
+}
+_UNREADABLE_VIDEO = (
+    "Your video file isn't a readable MP4 or MOV (it may be truncated or another format). "
+    "Export it again as MP4 (H.264)."
+)
+# Top-level atoms an old QuickTime file may start with when it has no ftyp box.
+_LEGACY_QT_ATOMS = frozenset({b"moov", b"mdat", b"wide", b"free", b"skip", b"pnot"})
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    """What probing found in an image file. ``kind`` is the real format: ``"jpeg"``, ``"png"``,
+    ``"webp"``, ``"gif"``, ... (lower case, from the bytes)."""
+
+    kind: str
+    width: int
+    height: int
+    size_bytes: int
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What probing found in a video file. ``container`` is ``"mp4"`` or ``"mov"`` (from the
+    bytes)."""
+
+    container: str
+    width: int
+    height: int
+    duration_seconds: float
+    size_bytes: int
+    has_audio: bool
+
+
+class MediaError(Exception):
+    """Base of input problems. ``str()`` is a complete, user-facing sentence; ``input_name`` is
+    ``"image"``, ``"video"`` or ``"prompt"``."""
+
+    def __init__(self, message: str, input_name: str) -> None:
+        super().__init__(message)
+        self.input_name = input_name
+
+
+class UnsupportedMediaError(MediaError):
+    """Wrong real type, unreadable, truncated or empty file."""
+
+
+class MediaLimitError(MediaError):
+    """Readable, but outside a limit: dimensions, duration, size, aspect ratio, length."""
+
+
+# --------------------------------------------------------------------------------------------------
+# Number formatting for messages
+
+
+def _num(value: float) -> str:
+    """A limit as people write it: ``10``, ``2.5``, ``3``."""
+    return f"{value:g}"
+
+
+def _beyond(value: float, limit: float, *, above: bool) -> str:
+    """Format ``value`` with one decimal, or more when one decimal would hide that it breaks
+    ``limit`` (100.02 MB must not read "100.0 MB; the limit is 100 MB")."""
+    for decimals in (1, 2, 3):
+        text = f"{value:.{decimals}f}"
+        shown = float(text)
+        if (shown > limit) if above else (shown < limit):
+            return text
+    return f"{value:.3f}"
+
+
+def _dims(width: int, height: int) -> str:
+    return f"{width}×{height} px"
+
+
+def _ratio(width: int, height: int, limit: float) -> str:
+    """``1:3.2`` for tall images, ``3.2:1`` for wide ones."""
+    value = _beyond(max(width, height) / min(width, height), limit, above=True)
+    return f"1:{value}" if height > width else f"{value}:1"
+
+
+# --------------------------------------------------------------------------------------------------
+# Images
+
+
+def probe_image(path: Path) -> ImageInfo:
+    """Read an image's real format and size from its bytes, decoding it to catch damaged files.
+
+    Reports any format Pillow can read (``"gif"``, ``"bmp"``, ...) so that :func:`validate_image`
+    can name it. WebP is reported as ``"webp"``: the provider takes only JPG and PNG, so the caller
+    converts it with :func:`convert_image_to_png` after validation. Multi-picture JPEGs from phones
+    (MPO) are reported as ``"jpeg"``.
+
+    Raises :class:`UnsupportedMediaError` for empty, unidentifiable or truncated files.
+    """
+    size = path.stat().st_size
+    if size == 0:
+        raise UnsupportedMediaError(
+            "Your image file is empty (0 bytes). Upload the image again.", "image"
+        )
+    try:
+        with Image.open(path) as image:
+            kind = (image.format or "unknown").lower()
+            if kind == "mpo":
+                kind = "jpeg"
+            width, height = image.size
+            if kind in ACCEPTED_IMAGE_KINDS and width * height <= _IMAGE_DECODE_MAX_PIXELS:
+                if kind == "jpeg":
+                    # Decode at reduced scale: still reads every byte (so truncation shows), for a
+                    # fraction of the memory.
+                    image.draft("RGB", (max(1, width // 8), max(1, height // 8)))
+                image.load()
+    except UnidentifiedImageError as exc:
+        raise UnsupportedMediaError(
+            "Your image file isn't a readable image (it may be damaged or another kind of file); "
+            f"{_ACCEPTED_IMAGES_TEXT}.",
+            "image",
+        ) from exc
+    except Image.DecompressionBombError as exc:
+        raise MediaLimitError(
+            "Your image has far too many pixels to process. Resize it to at most 4000 px per side.",
+            "image",
+        ) from exc
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise UnsupportedMediaError(
+            "Your image file couldn't be read completely (it may be truncated or damaged). "
+            "Save it again as JPG or PNG and upload that.",
+            "image",
+        ) from exc
+    return ImageInfo(kind=kind, width=width, height=height, size_bytes=size)
+
+
+def validate_image(info: ImageInfo) -> None:
+    """Check an image against the provider's limits; WebP passes (the caller converts it).
+
+    Raises :class:`UnsupportedMediaError` for a format other than JPG/PNG/WebP, or
+    :class:`MediaLimitError` for size, side length or aspect ratio.
+    """
+    if info.kind not in ACCEPTED_IMAGE_KINDS:
+        name = _KIND_NAMES.get(info.kind, info.kind.upper())
+        article = "an" if name[:1] in "AEIOU" else "a"
+        raise UnsupportedMediaError(
+            f"Your image is {article} {name}; {_ACCEPTED_IMAGES_TEXT}.", "image"
+        )
+    if info.size_bytes > IMAGE_MAX_BYTES:
+        found = _beyond(info.size_bytes / _MB, IMAGE_MAX_BYTES / _MB, above=True)
+        raise MediaLimitError(
+            f"Your image is {found} MB; the limit is {_num(IMAGE_MAX_BYTES / _MB)} MB. "
+            "Save it as a JPG or make it smaller.",
+            "image",
+        )
+    if min(info.width, info.height) < IMAGE_MIN_SIDE:
+        raise MediaLimitError(
+            f"Your image is {_dims(info.width, info.height)}; each side must be at least "
+            f"{IMAGE_MIN_SIDE} px. Upload a larger image.",
+            "image",
+        )
+    if max(info.width, info.height) / min(info.width, info.height) > IMAGE_MAX_ASPECT:
+        limit = _num(IMAGE_MAX_ASPECT)
+        raise MediaLimitError(
+            f"Your image's aspect ratio is {_ratio(info.width, info.height, IMAGE_MAX_ASPECT)}; "
+            f"it must be between 1:{limit} and {limit}:1. Crop it closer to the character.",
+            "image",
+        )
+
+
+def convert_image_to_png(src: Path, dest: Path) -> ImageInfo:
+    """Convert an image (meant for WebP) to PNG at ``dest`` and return the PNG's :class:`ImageInfo`.
+
+    Animated images keep their first frame. If the PNG would exceed :data:`IMAGE_MAX_BYTES` (PNG is
+    lossless, so a detailed photo grows), it is scaled down step by step while both sides stay at
+    least :data:`IMAGE_MIN_SIDE`; if that is not enough, :class:`MediaLimitError` is raised.
+    Sync and CPU bound: run it in a thread.
+    """
+    try:
+        with Image.open(src) as image:
+            image.seek(0)
+            has_alpha = image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info
+            picture = image.convert("RGBA" if has_alpha else "RGB")
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise UnsupportedMediaError(
+            f"Your image file couldn't be converted (it may be damaged); {_ACCEPTED_IMAGES_TEXT}.",
+            "image",
+        ) from exc
+    tmp = dest.with_name(dest.name + ".tmp")
+    try:
+        while True:
+            picture.save(tmp, format="PNG")
+            if tmp.stat().st_size <= IMAGE_MAX_BYTES:
+                break
+            width, height = (round(side * 0.8) for side in picture.size)
+            if min(width, height) < IMAGE_MIN_SIDE:
+                raise MediaLimitError(
+                    "Your WebP image is too detailed to convert to a PNG under "
+                    f"{_num(IMAGE_MAX_BYTES / _MB)} MB. Upload it as a JPG instead.",
+                    "image",
+                )
+            picture = picture.resize((width, height), Image.Resampling.LANCZOS)
+        tmp.replace(dest)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+    return probe_image(dest)
+
+
+# --------------------------------------------------------------------------------------------------
+# Videos
+
+
+def _container_from_header(header: bytes) -> str | None:
+    """``"mov"`` / ``"mp4"`` from the first bytes of an ISO-BMFF/QuickTime file, else ``None``."""
+    if len(header) >= 12 and header[4:8] == b"ftyp":
+        return "mov" if header[8:12] == b"qt  " else "mp4"
+    if len(header) >= 8 and header[4:8] in _LEGACY_QT_ATOMS:
+        return "mov"
+    return None
+
+
+def probe_video(path: Path) -> VideoInfo:
+    """Read a video's real container, size, duration and tracks, and check it demuxes to the end.
+
+    The container comes from the bytes (ftyp major brand ``qt  `` means MOV, any other brand MP4),
+    so an MP4 named ``.mov`` is reported as ``"mp4"``. Every video packet is read (no decoding past
+    the first frame), so a truncated file whose index promises more than its data holds is rejected,
+    as is one whose index (moov) is missing.
+
+    Raises :class:`UnsupportedMediaError`.
+    """
+    size = path.stat().st_size
+    if size == 0:
+        raise UnsupportedMediaError(
+            "Your video file is empty (0 bytes). Upload the video again.", "video"
+        )
+    with path.open("rb") as handle:
+        header = handle.read(16)
+    container_kind = _container_from_header(header)
+    try:
+        with av.open(str(path), "r", metadata_errors="replace") as container:
+            format_name = container.format.name
+            if container_kind is None or "mp4" not in format_name.split(","):
+                other = _VIDEO_FORMAT_NAMES.get(format_name)
+                if other:
+                    raise UnsupportedMediaError(
+                        f"Your video is a {other} file; use an MP4 or MOV. "
+                        "Export it again as MP4 (H.264).",
+                        "video",
+                    )
+                raise UnsupportedMediaError(_UNREADABLE_VIDEO, "video")
+            if not container.streams.video:
+                raise UnsupportedMediaError(
+                    "Your video file has no picture track (only sound or data). "
+                    "Upload a video of the motion you want.",
+                    "video",
+                )
+            stream = container.streams.video[0]
+            width = stream.codec_context.width
+            height = stream.codec_context.height
+            duration = _declared_duration(container, stream)
+            has_audio = bool(container.streams.audio)
+            if not width or not height or duration is None:
+                raise UnsupportedMediaError(_UNREADABLE_VIDEO, "video")
+            _check_packets(container, stream, duration)
+    except av.error.FFmpegError as exc:
+        log.info("Video probe failed for %s: %s", path.name, exc)
+        raise UnsupportedMediaError(_UNREADABLE_VIDEO, "video") from exc
+    return VideoInfo(
+        container=container_kind,
+        width=width,
+        height=height,
+        duration_seconds=duration,
+        size_bytes=size,
+        has_audio=has_audio,
+    )
+
+
+def _declared_duration(
+    container: av.container.InputContainer, stream: av.VideoStream
+) -> float | None:
+    if stream.duration and stream.time_base:
+        seconds = float(stream.duration * stream.time_base)
+    elif container.duration:
+        seconds = container.duration / av.time_base
+    else:
+        return None
+    return seconds if seconds > 0 and math.isfinite(seconds) else None
+
+
+def _check_packets(
+    container: av.container.InputContainer, stream: av.VideoStream, duration: float
+) -> None:
+    """Demux every video packet, decode the first frame; raise if the data ends early."""
+    decoded_one = False
+    packets = 0
+    last_end = 0.0
+    for packet in container.demux(stream):
+        if packet.size == 0 and packet.dts is None:
+            continue  # the demuxer's end-of-stream marker
+        packets += 1
+        if packet.pts is not None and packet.time_base:
+            end = packet.pts + (packet.duration or 0)
+            last_end = max(last_end, float(end * packet.time_base))
+        if not decoded_one:
+            decoded_one = bool(packet.decode())
+    if not decoded_one and packets:
+        # Some decoders only emit a frame once flushed.
+        decoded_one = bool(stream.codec_context.decode(None))
+    if not decoded_one:
+        raise UnsupportedMediaError(_UNREADABLE_VIDEO, "video")
+    start = float(stream.start_time * stream.time_base) if stream.start_time else 0.0
+    expected_frames = stream.frames
+    if expected_frames and packets < expected_frames * (1 - _TRUNCATION_TOLERANCE):
+        log.info("Video truncated: %d of %d packets", packets, expected_frames)
+        raise UnsupportedMediaError(_UNREADABLE_VIDEO, "video")
+    if last_end - start < duration * (1 - _TRUNCATION_TOLERANCE) - 0.5:
+        log.info("Video truncated: packets end at %.2f s of %.2f s", last_end - start, duration)
+        raise UnsupportedMediaError(_UNREADABLE_VIDEO, "video")
+
+
+def validate_video(info: VideoInfo, orientation: str) -> None:
+    """Check a video against the provider's limits for the given character ``orientation``.
+
+    Raises :class:`UnsupportedMediaError` for a container other than MP4/MOV, or
+    :class:`MediaLimitError` for size, side length or duration; ``ValueError`` for an unknown
+    orientation (a programming error, not the user's).
+    """
+    if orientation not in VIDEO_MAX_SECONDS:
+        raise ValueError(f"orientation must be one of {sorted(VIDEO_MAX_SECONDS)}")
+    if info.container not in VIDEO_CONTAINERS:
+        raise UnsupportedMediaError(_UNREADABLE_VIDEO, "video")
+    if info.size_bytes > VIDEO_MAX_BYTES:
+        found = _beyond(info.size_bytes / _MB, VIDEO_MAX_BYTES / _MB, above=True)
+        raise MediaLimitError(
+            f"Your video is {found} MB; the limit is {_num(VIDEO_MAX_BYTES / _MB)} MB. "
+            "Compress or trim it.",
+            "video",
+        )
+    if min(info.width, info.height) < VIDEO_MIN_SIDE:
+        raise MediaLimitError(
+            f"Your video is {_dims(info.width, info.height)}; each side must be at least "
+            f"{VIDEO_MIN_SIDE} px. Use a higher-resolution clip (720p works well).",
+            "video",
+        )
+    if max(info.width, info.height) > VIDEO_MAX_SIDE:
+        raise MediaLimitError(
+            f"Your video is {_dims(info.width, info.height)}; each side must be at most "
+            f"{VIDEO_MAX_SIDE} px. Export it at a lower resolution (1080p works well).",
+            "video",
+        )
+    seconds = info.duration_seconds
+    if seconds < VIDEO_MIN_SECONDS:
+        found = _beyond(seconds, VIDEO_MIN_SECONDS, above=False)
+        raise MediaLimitError(
+            f"Your video is {found} s long; it must be at least {_num(VIDEO_MIN_SECONDS)} s. "
+            "Use a longer motion clip.",
+            "video",
+        )
+    limit = VIDEO_MAX_SECONDS[orientation]
+    if seconds > limit:
+        found = _beyond(seconds, limit, above=True)
+        longest = max(VIDEO_MAX_SECONDS.values())
+        if orientation == "image" and seconds <= longest:
+            text = (
+                f"Your video is {found} s. With orientation `image` the limit is {_num(limit)} s: "
+                f"trim it, or choose orientation `video` (up to {_num(longest)} s)."
+            )
+        elif orientation == "image":
+            text = (
+                f"Your video is {found} s. The limit is {_num(limit)} s with orientation `image` "
+                f"and {_num(longest)} s with orientation `video`: trim it."
+            )
+        else:
+            text = (
+                f"Your video is {found} s; with orientation `{orientation}` the limit is "
+                f"{_num(limit)} s. Trim it."
+            )
+        raise MediaLimitError(text, "video")
+
+
+def validate_prompt(prompt: str) -> None:
+    """Check the prompt: required by the provider, at most :data:`PROMPT_MAX_CHARS` characters."""
+    if not prompt.strip():
+        raise MediaLimitError(
+            "Your prompt is empty. Describe the scene or the motion in a few words.", "prompt"
+        )
+    if len(prompt) > PROMPT_MAX_CHARS:
+        raise MediaLimitError(
+            f"Your prompt is {len(prompt):,} characters; the limit is {PROMPT_MAX_CHARS:,}. "
+            "Shorten it.",
+            "prompt",
+        )
+
+
+async def probe_and_validate(
+    image_path: Path, video_path: Path, orientation: str
+) -> tuple[ImageInfo, VideoInfo]:
+    """Probe (in a thread) and validate the image, then the video; raise the first MediaError.
+
+    WebP images pass: convert them with :func:`convert_image_to_png` before sending.
+    """
+    if orientation not in VIDEO_MAX_SECONDS:
+        raise ValueError(f"orientation must be one of {sorted(VIDEO_MAX_SECONDS)}")
+    image = await asyncio.to_thread(probe_image, image_path)
+    validate_image(image)
+    video = await asyncio.to_thread(probe_video, video_path)
+    validate_video(video, orientation)
+    return image, video
+
+
+# --------------------------------------------------------------------------------------------------
+# Re-encoding results to fit an upload limit
+
+# (cap on the short side in px, share of the byte budget to aim for), tried in order.
+_REENCODE_LADDER = ((720, 0.92), (480, 0.85), (360, 0.75))
+_MIN_VIDEO_BITRATE = 60_000  # below this x264 output is mush; give up instead
+_MAX_AUDIO_SHARE = 0.25  # drop the audio if it would take more of the budget than this
+_CONTAINER_OVERHEAD = 16 * 1024
+
+
+def reencode_to_fit(src: Path, dest: Path, max_bytes: int) -> bool:
+    """Re-encode ``src`` to an H.264 MP4 at ``dest`` that is at most ``max_bytes``.
+
+    Tries a few sizes (short side at most 720, then 480, then 360 px) at a bitrate computed from
+    the duration, streaming frame by frame (the clip is never held in memory). AAC audio is copied
+    as is when it fits the budget; other audio is dropped. Returns ``True`` when ``dest`` was
+    written under the cap, ``False`` when that is not possible (or ``src`` can't be read); ``dest``
+    is then not written (a temporary file next to it is removed).
+    Sync and CPU heavy: run it in a thread.
+    """
+    tmp = dest.with_name(dest.name + ".tmp")
+    try:
+        with av.open(str(src), "r", metadata_errors="replace") as probe:
+            if not probe.streams.video:
+                log.warning("Re-encode: %s has no video track", src.name)
+                return False
+            stream = probe.streams.video[0]
+            duration = _declared_duration(probe, stream)
+            audio = probe.streams.audio[0] if probe.streams.audio else None
+            audio_rate = (audio.bit_rate or audio.codec_context.bit_rate or 128_000) if audio else 0
+            copy_audio = audio is not None and audio.codec_context.name == "aac"
+        if duration is None:
+            log.warning("Re-encode: %s has no known duration", src.name)
+            return False
+        budget_bits = (max_bytes - _CONTAINER_OVERHEAD) * 8
+        correction = 1.0  # x264's average bitrate overshoots on short clips: learn from each try
+        for short_side, share in _REENCODE_LADDER:
+            total_rate = budget_bits * share * correction / duration
+            keep_audio = copy_audio and audio_rate <= total_rate * _MAX_AUDIO_SHARE
+            video_rate = int(total_rate - (audio_rate if keep_audio else 0))
+            if video_rate < _MIN_VIDEO_BITRATE:
+                log.info(
+                    "Re-encode: %d bytes is too small for %.1f s of video", max_bytes, duration
+                )
+                return False
+            _encode(src, tmp, short_side=short_side, bit_rate=video_rate, copy_audio=keep_audio)
+            produced = tmp.stat().st_size
+            log.info(
+                "Re-encode at %dp, %d kbit/s: %d bytes (cap %d)",
+                short_side,
+                video_rate // 1000,
+                produced,
+                max_bytes,
+            )
+            if produced <= max_bytes:
+                tmp.replace(dest)
+                return True
+            correction *= max_bytes / produced
+        return False
+    except (av.error.FFmpegError, OSError) as exc:
+        log.warning("Re-encode of %s failed: %s", src.name, exc)
+        return False
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+
+
+def _even(value: float) -> int:
+    return max(2, int(value) // 2 * 2)
+
+
+def _encode(src: Path, dest: Path, *, short_side: int, bit_rate: int, copy_audio: bool) -> None:
+    with (
+        av.open(str(src), "r", metadata_errors="replace") as inp,
+        av.open(str(dest), "w", format="mp4", options={"movflags": "+faststart"}) as out,
+    ):
+        in_video = inp.streams.video[0]
+        in_video.thread_type = "AUTO"
+        src_w, src_h = in_video.codec_context.width, in_video.codec_context.height
+        scale = min(1.0, short_side / min(src_w, src_h))
+        width, height = _even(src_w * scale), _even(src_h * scale)
+        rate = in_video.average_rate or in_video.guessed_rate or Fraction(25)
+        out_video = out.add_stream("libx264", rate=rate)
+        out_video.width = width
+        out_video.height = height
+        out_video.pix_fmt = "yuv420p"
+        # The input's time base keeps variable-frame-rate timestamps exact.
+        out_video.codec_context.time_base = in_video.time_base
+        out_video.bit_rate = bit_rate
+        out_video.options = {
+            "preset": "veryfast",
+            "maxrate": str(int(bit_rate * 1.2)),
+            "bufsize": str(bit_rate * 2),
+        }
+        streams: list[av.stream.Stream] = [in_video]
+        out_audio = None
+        if copy_audio:
+            in_audio = inp.streams.audio[0]
+            out_audio = out.add_stream_from_template(in_audio)
+            streams.append(in_audio)
+
+        next_pts = 0
+        frame_step = max(1, round(1 / (rate * in_video.time_base))) if in_video.time_base else 1
+        for packet in inp.demux(*streams):
+            if packet.stream is in_video:
+                for frame in packet.decode():
+                    scaled = frame.reformat(width=width, height=height, format="yuv420p")
+                    # Some decoders give no pts; then count frames at the nominal rate.
+                    scaled.pts = frame.pts if frame.pts is not None else next_pts
+                    scaled.time_base = in_video.time_base
+                    next_pts = scaled.pts + frame_step
+                    out.mux(out_video.encode(scaled))
+            elif out_audio is not None and packet.dts is not None:
+                packet.stream = out_audio
+                out.mux(packet)
+        out.mux(out_video.encode(None))
