@@ -144,10 +144,14 @@ class JobsRepository:
     ) -> bool:
         """Move a job to `new` only if it is still in `expected`; True if this call moved it."""
         expected_states = (expected,) if isinstance(expected, JobState) else expected
-        values = {"state": new.value, _STAMP[new]: now, **values} if new in _STAMP else {
-            "state": new.value,
-            **values,
-        }
+        values = (
+            {"state": new.value, _STAMP[new]: now, **values}
+            if new in _STAMP
+            else {
+                "state": new.value,
+                **values,
+            }
+        )
         marks = ", ".join(f":expected{i}" for i in range(len(expected_states)))
         params = {**values, **{f"expected{i}": s.value for i, s in enumerate(expected_states)}}
         params["job_id"] = job_id
@@ -173,9 +177,7 @@ class JobsRepository:
             "UPDATE jobs SET status_message_id = ? WHERE id = ?", (message_id, job_id)
         )
 
-    async def set_delivery(
-        self, job_id: int, delivery: str, result_message_id: int | None
-    ) -> None:
+    async def set_delivery(self, job_id: int, delivery: str, result_message_id: int | None) -> None:
         await self._db.execute(
             "UPDATE jobs SET delivery = ?, result_message_id = ? WHERE id = ?",
             (delivery, result_message_id, job_id),
@@ -208,15 +210,16 @@ class JobsRepository:
         )
         return None if row is None else Job.from_row(row)
 
-    async def due_polls(self, now: float, exclude: tuple[int, ...] = (), limit: int = 50) -> list[Job]:
-        """Processing jobs whose next poll time has come, oldest first."""
-        marks = ", ".join("?" for _ in exclude) or "NULL"
+    async def due_polls(
+        self, now: float, exclude: tuple[int, ...] = (), limit: int = 50
+    ) -> list[Job]:
+        """Processing jobs whose next poll time has come, oldest first, except `exclude`."""
         rows = await self._db.fetchall(
             "SELECT * FROM jobs WHERE state = 'processing' AND next_attempt_at <= ? "
-            f"AND id NOT IN ({marks}) ORDER BY next_attempt_at LIMIT ?",  # noqa: S608
-            (now, *exclude, limit),
+            "ORDER BY next_attempt_at LIMIT ?",
+            (now, limit + len(exclude)),
         )
-        return [Job.from_row(r) for r in rows]
+        return [Job.from_row(r) for r in rows if r["id"] not in exclude][:limit]
 
     async def next_wake_at(self) -> float | None:
         """The earliest time a queued retry or a poll becomes due."""
@@ -284,6 +287,4 @@ class JobsRepository:
         return [Job.from_row(r) for r in rows]
 
     async def mark_media_purged(self, job_id: int, now: float) -> None:
-        await self._db.execute(
-            "UPDATE jobs SET media_purged_at = ? WHERE id = ?", (now, job_id)
-        )
+        await self._db.execute("UPDATE jobs SET media_purged_at = ? WHERE id = ?", (now, job_id))

@@ -14,6 +14,7 @@ import asyncio
 import logging
 import random
 import time
+from dataclasses import replace
 from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Any
@@ -68,8 +69,7 @@ FAILURE_TEXT = {
     "provider_unreachable": "ModelsLab could not be reached for too long.",
     "no_output": "ModelsLab reported success but never provided the clip.",
     "expired_in_queue": (
-        "Your job waited in the queue too long and its uploaded files expired. "
-        "Run /animate again."
+        "Your job waited in the queue too long and its uploaded files expired. Run /animate again."
     ),
     "no_provider_id": "ModelsLab accepted the job but returned no id to follow it.",
 }
@@ -162,9 +162,9 @@ class Runner:
             await self._housekeeping(now)
         await self._dispatch(now)
         for job in await self._jobs.due_polls(now, exclude=tuple(self._tasks)):
-            self._spawn(job.id, self._poll(job))
+            self._spawn(job, self._poll(job))
         for job in await self._due_deliveries(now):
-            self._spawn(job.id, self._deliver(job))
+            self._spawn(job, self._deliver(job))
 
     async def _next_delay(self) -> float:
         now = self._clock()
@@ -178,16 +178,33 @@ class Runner:
             candidates.append(self._paused_until - now)
         return max(min(candidates), 0.0)
 
-    def _spawn(self, job_id: int, work: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.create_task(work, name=f"job-{job_id}")
-        self._tasks[job_id] = task
-        task.add_done_callback(lambda t: self._task_done(job_id, t))
+    def _spawn(self, job: Job, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(self._guarded(job, work), name=f"job-{job.id}")
+        self._tasks[job.id] = task
+        task.add_done_callback(lambda t: self._task_done(job.id, t))
+
+    async def _guarded(self, job: Job, work: Coroutine[Any, Any, None]) -> None:
+        """Run one step; a bug in it is logged and the job backs off instead of being retried
+        in a tight loop (or, mid-submit, failed under the unknown-outcome rule)."""
+        try:
+            await work
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("job %d: %s step crashed", job.id, job.state.value)
+            if job.state is JobState.SUBMITTING:
+                await self._fail_unknown_outcome(job)
+            else:
+                await self._jobs.update(
+                    job.id,
+                    job.state,
+                    transient_errors=job.transient_errors + 1,
+                    next_attempt_at=self._clock() + self._settings.poll_interval_max_seconds,
+                )
 
     def _task_done(self, job_id: int, task: asyncio.Task[None]) -> None:
         if self._tasks.get(job_id) is task:
             del self._tasks[job_id]
-        if not task.cancelled() and task.exception() is not None:
-            log.error("job %d: step crashed", job_id, exc_info=task.exception())
         self.wake()
 
     # --- dispatch -------------------------------------------------------------------------------
@@ -215,7 +232,8 @@ class Runner:
             job.id, JobState.QUEUED, JobState.SUBMITTING, now, attempts=job.attempts + 1
         )
         if claimed:
-            self._spawn(job.id, self._submit(job))
+            claimed_job = replace(job, state=JobState.SUBMITTING, attempts=job.attempts + 1)
+            self._spawn(claimed_job, self._submit(claimed_job))
         return True
 
     async def _submit(self, job: Job) -> None:
@@ -226,7 +244,7 @@ class Runner:
             mode=job.mode,
             prompt=job.prompt,
         )
-        log.info("job %d: submitting (attempt %d)", job.id, job.attempts + 1)
+        log.info("job %d: submitting (attempt %d)", job.id, job.attempts)
         try:
             result = await self._client.submit_motion_control(request)
         except RateLimitedError as exc:
@@ -242,13 +260,15 @@ class Runner:
         except OutcomeUnknownError:
             await self._fail_unknown_outcome(job)
         except TransientError as exc:
-            if job.attempts + 1 >= self._settings.transient_retry_limit:
+            if job.attempts >= self._settings.transient_retry_limit:
                 await self._fail(
-                    job, JobState.SUBMITTING, "provider_unreachable",
+                    job,
+                    JobState.SUBMITTING,
+                    "provider_unreachable",
                     FAILURE_TEXT["provider_unreachable"],
                 )
             else:
-                delay = exc.retry_after or self._backoff(job.attempts + 1)
+                delay = exc.retry_after or self._backoff(job.attempts)
                 log.warning("job %d: submit failed (%s); retry in %.1fs", job.id, exc, delay)
                 await self._requeue(job, next_attempt_at=self._clock() + delay)
         else:
@@ -258,10 +278,14 @@ class Runner:
         now = self._clock()
         if result.job_id is None:
             log.error("job %d: provider returned no job id", job.id)
-            await self._fail(job, JobState.SUBMITTING, "no_provider_id", FAILURE_TEXT["no_provider_id"])
+            await self._fail(
+                job, JobState.SUBMITTING, "no_provider_id", FAILURE_TEXT["no_provider_id"]
+            )
             return
         self._clear_pause()
-        first_poll = now + self._clamp(result.eta_seconds or self._settings.poll_interval_min_seconds)
+        first_poll = now + self._clamp(
+            result.eta_seconds or self._settings.poll_interval_min_seconds
+        )
         moved = await self._jobs.transition(
             job.id,
             JobState.SUBMITTING,
@@ -280,16 +304,23 @@ class Runner:
         log.info("job %d: accepted as provider job %s", job.id, result.job_id)
         await self._notify("started", job.id, self._notifier.job_started)
 
-    async def _requeue(self, job: Job, next_attempt_at: float | None, count_attempt: bool = True) -> None:
+    async def _requeue(
+        self, job: Job, next_attempt_at: float | None, count_attempt: bool = True
+    ) -> None:
         values: dict[str, Any] = {"next_attempt_at": next_attempt_at}
         if not count_attempt:
-            values["attempts"] = job.attempts
-        await self._jobs.transition(job.id, JobState.SUBMITTING, JobState.QUEUED, self._clock(), **values)
+            values["attempts"] = job.attempts - 1  # a refusal that was not the job's fault
+        await self._jobs.transition(
+            job.id, JobState.SUBMITTING, JobState.QUEUED, self._clock(), **values
+        )
 
     async def _fail_unknown_outcome(self, job: Job) -> None:
         log.warning("job %d: submit outcome unknown; failing without resubmitting", job.id)
         await self._fail(
-            job, JobState.SUBMITTING, "submit_outcome_unknown", FAILURE_TEXT["submit_outcome_unknown"]
+            job,
+            JobState.SUBMITTING,
+            "submit_outcome_unknown",
+            FAILURE_TEXT["submit_outcome_unknown"],
         )
         await self._alert(
             f"unknown-submit:{job.id}",
@@ -310,7 +341,9 @@ class Runner:
         try:
             result = await self._client.fetch(job.provider_job_id)
         except RateLimitedError as exc:
-            await self._schedule_poll(job, exc.retry_after or self._settings.poll_interval_max_seconds)
+            await self._schedule_poll(
+                job, exc.retry_after or self._settings.poll_interval_max_seconds
+            )
         except OperatorError as exc:
             await self._pause(exc.reason)
             await self._schedule_poll(job, self._settings.poll_interval_max_seconds)
@@ -324,12 +357,17 @@ class Runner:
         if result.state is ProviderState.FAILED:
             reason = result.message or "no reason given"
             await self._fail(
-                job, JobState.PROCESSING, "provider_failed", f"ModelsLab could not make it: {reason}"
+                job,
+                JobState.PROCESSING,
+                "provider_failed",
+                f"ModelsLab could not make it: {reason}",
             )
         elif result.state is ProviderState.SUCCESS and result.output_url:
             await self._download_result(job, result.output_url)
         elif result.state is ProviderState.SUCCESS:
-            await self._poll_trouble(job, "no_output", "success without a clip URL", MAX_SUCCESS_WITHOUT_URL)
+            await self._poll_trouble(
+                job, "no_output", "success without a clip URL", MAX_SUCCESS_WITHOUT_URL
+            )
         else:
             polls = job.polls + 1
             await self._jobs.update(
@@ -345,7 +383,9 @@ class Runner:
                 "progress", job.id, self._notifier.job_progress, elapsed, result.eta_seconds
             )
 
-    async def _poll_trouble(self, job: Job, code: str, detail: str, limit: int | None = None) -> None:
+    async def _poll_trouble(
+        self, job: Job, code: str, detail: str, limit: int | None = None
+    ) -> None:
         errors = job.transient_errors + 1
         if errors > (limit or self._settings.transient_retry_limit):
             await self._fail(job, JobState.PROCESSING, code, FAILURE_TEXT[code])
@@ -378,23 +418,31 @@ class Runner:
         """Exponential backoff with full jitter, between the poll interval bounds."""
         s = self._settings
         ceiling = min(s.poll_interval_max_seconds, s.poll_interval_min_seconds * 2**failures)
-        return random.uniform(s.poll_interval_min_seconds, max(ceiling, s.poll_interval_min_seconds))  # noqa: S311
+        return random.uniform(
+            s.poll_interval_min_seconds, max(ceiling, s.poll_interval_min_seconds)
+        )  # noqa: S311
 
     # --- delivery -------------------------------------------------------------------------------
     async def _download_result(self, job: Job, url: str) -> None:
         dest = self._settings.media_dir / f"job-{job.id}" / "result.mp4"
         path: Path | None = dest
         size: int | None = None
+        await asyncio.to_thread(dest.parent.mkdir, parents=True, exist_ok=True)
         try:
             size = await download_to_file(
-                self._session, url, dest, max_bytes=self._settings.max_clip_bytes,
+                self._session,
+                url,
+                dest,
+                max_bytes=self._settings.max_clip_bytes,
                 allowlist=self._allowlist,
             )
         except DownloadFailedError as exc:
             if exc.transient and job.transient_errors < self._settings.transient_retry_limit:
                 await self._poll_trouble(job, "no_output", f"clip download failed: {exc}")
                 return
-            log.warning("job %d: clip download failed for good (%s); delivering the link", job.id, exc)
+            log.warning(
+                "job %d: clip download failed for good (%s); delivering the link", job.id, exc
+            )
             path = None
         except DownloadError as exc:
             # Too large or not an allowed host: the link is all we can hand over.
@@ -418,7 +466,8 @@ class Runner:
     async def _due_deliveries(self, now: float) -> list[Job]:
         jobs = await self._jobs.in_states(JobState.DELIVERING)
         return [
-            j for j in jobs
+            j
+            for j in jobs
             if j.id not in self._tasks and (j.next_attempt_at is None or j.next_attempt_at <= now)
         ]
 
@@ -438,7 +487,9 @@ class Runner:
             log.exception("job %d: delivery attempt %d raised", job.id, attempts)
             if attempts < MAX_DELIVERY_ATTEMPTS:
                 await self._jobs.update(
-                    job.id, JobState.DELIVERING, transient_errors=attempts,
+                    job.id,
+                    JobState.DELIVERING,
+                    transient_errors=attempts,
                     next_attempt_at=self._clock() + self._backoff(attempts),
                 )
                 return
@@ -460,8 +511,13 @@ class Runner:
     async def _fail(self, job: Job, expected: JobState, code: str, reason: str) -> None:
         """End the job without a clip. Its reservation is released by the state change."""
         moved = await self._jobs.transition(
-            job.id, expected, JobState.FAILED, self._clock(),
-            failure_code=code, failure_reason=reason, next_attempt_at=None,
+            job.id,
+            expected,
+            JobState.FAILED,
+            self._clock(),
+            failure_code=code,
+            failure_reason=reason,
+            next_attempt_at=None,
         )
         if not moved:
             return
@@ -507,7 +563,9 @@ class Runner:
 
     async def _housekeeping(self, now: float) -> None:
         for job in await self._jobs.queued_stale(now - self._settings.queue_max_wait_seconds):
-            await self._fail(job, JobState.QUEUED, "expired_in_queue", FAILURE_TEXT["expired_in_queue"])
+            await self._fail(
+                job, JobState.QUEUED, "expired_in_queue", FAILURE_TEXT["expired_in_queue"]
+            )
         for position, job in enumerate(await self._jobs.queued_head(25), start=1):
             await _safely(f"job {job.id}: queued notice", self._notifier.job_queued(job, position))
         retention = self._settings.media_retention_hours * 3600
@@ -557,14 +615,15 @@ def _file_size(path: Path) -> int | None:
 
 
 def _remove_job_media(media_dir: Path, job: Job) -> None:
-    """Delete the job's inputs and result (only files inside MEDIA_DIR)."""
+    """Delete the job's inputs and result, and their folders once empty (only inside MEDIA_DIR)."""
     root = media_dir.resolve()
     for name in (job.image_path, job.video_path, job.result_path):
         if not name:
             continue
         path = Path(name).resolve()
-        if root in path.parents:
-            path.unlink(missing_ok=True)
-    folder = (media_dir / f"job-{job.id}").resolve()
-    if folder.is_dir() and root in folder.parents and not any(folder.iterdir()):
-        folder.rmdir()
+        if root not in path.parents:
+            continue
+        path.unlink(missing_ok=True)
+        folder = path.parent
+        if folder != root and folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
