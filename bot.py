@@ -1,7 +1,7 @@
 """Composition root: settings, logging, the database, one HTTP session, the engine, the Bot.
 
-    python bot.py           run the bot
-    python bot.py --check   validate settings and migrate the database, then exit (no Discord)
+python bot.py           run the bot
+python bot.py --check   validate settings and migrate the database, then exit (no Discord)
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import aiohttp
 import discord
 from discord.ext import commands
 
+from cogs.alerts import AlertDispatcher
 from cogs.notifier import DiscordNotifier
 from db.connection import Database, DatabaseError, open_database
 from services.app import Services, build_services
@@ -35,9 +36,7 @@ EXTENSIONS = (
 class AnimateBot(commands.Bot):
     """The Discord client. Owns nothing it did not get from main()."""
 
-    def __init__(
-        self, *, settings: Settings, db: Database, session: aiohttp.ClientSession
-    ) -> None:
+    def __init__(self, *, settings: Settings, db: Database, session: aiohttp.ClientSession) -> None:
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=discord.Intents.default(),
@@ -50,7 +49,7 @@ class AnimateBot(commands.Bot):
         self.services: Services  # built in setup_hook, once the client exists
 
     async def setup_hook(self) -> None:
-        notifier = DiscordNotifier(self)
+        notifier = DiscordNotifier(self, alerts=AlertDispatcher(self))
         self.services = build_services(
             settings=self.settings, db=self.db, session=self.session, notifier=notifier
         )

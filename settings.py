@@ -89,7 +89,9 @@ class Settings:
             media_dir=Path(r.text("MEDIA_DIR", str(defaults.media_dir))),
             dev_guild_id=r.optional("DEV_GUILD_ID", _snowflake),
             owner_ids=frozenset(r.items("OWNER_IDS", _snowflake)),
-            max_concurrent_jobs=r.number("MAX_CONCURRENT_JOBS", defaults.max_concurrent_jobs, int, 1),
+            max_concurrent_jobs=r.number(
+                "MAX_CONCURRENT_JOBS", defaults.max_concurrent_jobs, int, 1
+            ),
             poll_interval_min_seconds=r.number(
                 "POLL_INTERVAL_MIN_SECONDS", defaults.poll_interval_min_seconds, float, 0.001
             ),
@@ -102,7 +104,9 @@ class Settings:
             status_edit_interval_seconds=r.number(
                 "STATUS_EDIT_INTERVAL_SECONDS", defaults.status_edit_interval_seconds, float, 0.0
             ),
-            quota_daily_seconds=r.number("QUOTA_DAILY_SECONDS", defaults.quota_daily_seconds, int, 0),
+            quota_daily_seconds=r.number(
+                "QUOTA_DAILY_SECONDS", defaults.quota_daily_seconds, int, 0
+            ),
             quota_monthly_seconds=r.number(
                 "QUOTA_MONTHLY_SECONDS", defaults.quota_monthly_seconds, int, 0
             ),

@@ -26,7 +26,6 @@ class JobState(enum.StrEnum):
 
 TERMINAL_STATES = frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED})
 ACTIVE_STATES = tuple(s for s in JobState if s not in TERMINAL_STATES)
-AT_PROVIDER_STATES = (JobState.SUBMITTING, JobState.PROCESSING)
 
 # The timestamp column each state's transition stamps.
 _STAMP = {
@@ -127,7 +126,8 @@ class JobsRepository:
             f"INSERT INTO jobs ({names}) VALUES ({marks})",  # noqa: S608 - fixed column names
             asdict(job),
         )
-        assert result.lastrowid is not None
+        if result.lastrowid is None:
+            raise RuntimeError("insert into jobs returned no row id")
         return result.lastrowid
 
     async def get(self, job_id: int) -> Job | None:
@@ -184,11 +184,12 @@ class JobsRepository:
         )
 
     async def count_at_provider(self) -> int:
-        """Jobs the provider is holding (or may be holding) for us right now."""
+        """Jobs the provider is holding (or may be holding) for us right now: being submitted,
+        or processing without a finished clip yet."""
         return int(
             await self._db.fetchval(
-                "SELECT COUNT(*) FROM jobs WHERE state IN (?, ?)",
-                tuple(s.value for s in AT_PROVIDER_STATES),
+                "SELECT COUNT(*) FROM jobs WHERE state = 'submitting' "
+                "OR (state = 'processing' AND result_url IS NULL)"
             )
         )
 

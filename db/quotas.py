@@ -1,5 +1,6 @@
 """Quota ledger queries. The ledger is the jobs table itself: an active job reserves its
-cost_seconds, a succeeded job is charged charged_seconds, failed and cancelled jobs count nothing."""
+cost_seconds, a succeeded job is charged charged_seconds, failed and cancelled jobs count
+nothing."""
 
 from __future__ import annotations
 

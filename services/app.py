@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -9,13 +10,18 @@ from dataclasses import dataclass
 import aiohttp
 
 from db.connection import Database
+from services.alerts import AlertService
+from services.controls import ControlService
 from services.downloads import HostAllowlist
 from services.jobs import JobService
 from services.modelslab import ModelsLabClient
 from services.notifier import Notifier
 from services.quota import QuotaService
 from services.runner import Runner
+from services.stats import StatsService
 from settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -28,6 +34,9 @@ class Services:
     quota: QuotaService
     runner: Runner
     jobs: JobService
+    alerts: AlertService
+    controls: ControlService
+    stats: StatsService
 
 
 def build_services(
@@ -58,6 +67,17 @@ def build_services(
         allowlist=allowlist,
         clock=clock,
     )
+    alerts = AlertService(db, settings, clock=clock)
+
+    async def alert_on_spending() -> None:
+        """After each new job: tell the operator when spending crosses 80 % or 100 % of the cap.
+        The job is already queued, so trouble here is logged, never shown to the user."""
+        try:
+            for key, message in await alerts.spending_alerts():
+                await notifier.operator_alert(key, message)
+        except Exception:
+            log.exception("spending alert check failed")
+
     jobs = JobService(
         db=db,
         settings=settings,
@@ -65,6 +85,7 @@ def build_services(
         notifier=notifier,
         wake_runner=runner.wake,
         cancel_in_runner=runner.cancel,
+        after_enqueue=alert_on_spending,
         clock=clock,
     )
     return Services(
@@ -76,4 +97,7 @@ def build_services(
         quota=quota,
         runner=runner,
         jobs=jobs,
+        alerts=alerts,
+        controls=ControlService(db, settings, clock=clock),
+        stats=StatsService(db, clock=clock),
     )

@@ -91,7 +91,9 @@ class JobService:
             mode=inputs.mode,
             prompt=inputs.prompt or self._settings.default_prompt,
             model_id=self._settings.modelslab_model_id,
-            cost_seconds=self.cost_of(inputs.video.duration_seconds, inputs.orientation, inputs.mode),
+            cost_seconds=self.cost_of(
+                inputs.video.duration_seconds, inputs.orientation, inputs.mode
+            ),
             created_at=self._clock(),
             retry_of=retry_of,
         )
@@ -100,16 +102,21 @@ class JobService:
     async def _queue(self, new: NewJob, who: Requester) -> Job:
         job_id = await self._quota.enqueue(new, who)
         log.info("job %d: queued for user %d (cost %.0fs)", job_id, who.user_id, new.cost_seconds)
-        job = await self.get(job_id)
-        assert job is not None
+        job = await self._must_get(job_id)
         await self._notifier.job_queued(job, await self._jobs.queue_position(job_id))
         self._wake_runner()
         if self._after_enqueue is not None:
             await self._after_enqueue()
-        return await self.get(job_id) or job
+        return await self._must_get(job_id)
 
     async def get(self, job_id: int) -> Job | None:
         return await self._jobs.get(job_id)
+
+    async def _must_get(self, job_id: int) -> Job:
+        job = await self.get(job_id)
+        if job is None:  # jobs are never deleted
+            raise RuntimeError(f"job {job_id} vanished")
+        return job
 
     async def recent(self, user_id: int, limit: int = 10) -> list[Job]:
         return await self._jobs.recent_for_user(user_id, limit=limit)
@@ -129,9 +136,7 @@ class JobService:
             raise JobActionRefused(f"Job #{job_id} is finished and being posted now.")
         if not await self._cancel_in_runner(job_id):
             raise JobActionRefused(f"Job #{job_id} changed state just now; look again.")
-        cancelled = await self.get(job_id)
-        assert cancelled is not None
-        return cancelled
+        return await self._must_get(job_id)
 
     async def retry(self, job_id: int, who: Requester, mode: str | None = None) -> Job:
         """Queue the same inputs again as a new job with a new reservation (in `mode` if given).

@@ -269,7 +269,9 @@ class QuotaService:
             entries = await quotas.user_usage_entries(who.user_id, who.guild_id, now - window)
             used = sum(s for _, s in entries)
             if used + cost > allowed + 1e-9:
-                frees = None if cost > allowed else _frees_at(entries, window, used + cost - allowed)
+                frees = (
+                    None if cost > allowed else _frees_at(entries, window, used + cost - allowed)
+                )
                 raise QuotaExceeded(name, used, allowed, cost, frees)
 
     async def _check_global(

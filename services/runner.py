@@ -14,8 +14,8 @@ import asyncio
 import logging
 import random
 import time
-from dataclasses import replace
 from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -337,7 +337,11 @@ class Runner:
                 job, JobState.PROCESSING, "timeout", FAILURE_TEXT["timeout"].format(minutes=minutes)
             )
             return
-        assert job.provider_job_id is not None
+        if job.provider_job_id is None:  # cannot happen through _accepted; be safe anyway
+            await self._fail(
+                job, JobState.PROCESSING, "no_provider_id", FAILURE_TEXT["no_provider_id"]
+            )
+            return
         try:
             result = await self._client.fetch(job.provider_job_id)
         except RateLimitedError as exc:
@@ -375,7 +379,7 @@ class Runner:
                 JobState.PROCESSING,
                 polls=polls,
                 transient_errors=0,
-                next_attempt_at=now + self._poll_interval(job, polls),
+                next_attempt_at=self._next_poll_at(job, polls, now),
                 provider_eta=result.eta_seconds or job.provider_eta,
             )
             elapsed = now - (job.processing_at or now)
@@ -405,9 +409,14 @@ class Runner:
             job.id, JobState.PROCESSING, polls=job.polls + 1, next_attempt_at=self._clock() + delay
         )
 
+    def _next_poll_at(self, job: Job, polls: int, now: float) -> float:
+        # From the planned time, not from now, so call latency does not add up over many polls.
+        planned = (job.next_attempt_at or now) + self._poll_interval(job, polls)
+        return max(planned, now)
+
     def _poll_interval(self, job: Job, polls: int) -> float:
         """After the first poll (near the eta), back off by doubling to the maximum."""
-        first = self._clamp(job.provider_eta or s.poll_interval_min_seconds)
+        first = self._clamp(job.provider_eta or self._settings.poll_interval_min_seconds)
         return self._clamp(first * 2 ** max(polls - 1, 0))
 
     def _clamp(self, seconds: float) -> float:
@@ -418,12 +427,15 @@ class Runner:
         """Exponential backoff with full jitter, between the poll interval bounds."""
         s = self._settings
         ceiling = min(s.poll_interval_max_seconds, s.poll_interval_min_seconds * 2**failures)
-        return random.uniform(
-            s.poll_interval_min_seconds, max(ceiling, s.poll_interval_min_seconds)
-        )  # noqa: S311
+        low = s.poll_interval_min_seconds
+        return random.uniform(low, max(ceiling, low))  # noqa: S311 - jitter, not security
 
     # --- delivery -------------------------------------------------------------------------------
     async def _download_result(self, job: Job, url: str) -> None:
+        # The provider is done with this job: record it so its slot is free for the next one
+        # while we download.
+        await self._jobs.update(job.id, JobState.PROCESSING, result_url=url)
+        self.wake()
         dest = self._settings.media_dir / f"job-{job.id}" / "result.mp4"
         path: Path | None = dest
         size: int | None = None
@@ -460,8 +472,8 @@ class Runner:
         )
         if moved:
             fresh = await self._jobs.get(job.id)
-            assert fresh is not None
-            await self._deliver(fresh, size)
+            if fresh is not None:
+                await self._deliver(fresh, size)
 
     async def _due_deliveries(self, now: float) -> list[Job]:
         jobs = await self._jobs.in_states(JobState.DELIVERING)

@@ -115,13 +115,19 @@ async def test_scopes_are_separate_budgets(db, make_settings) -> None:  # type: 
     quota = QuotaService(db, make_settings(quota_daily_seconds=5), clock=Clock())
     await quota.enqueue(new_job(created_at=NOW, cost_seconds=5.0), Requester(1, 10))
     await quota.enqueue(new_job(created_at=NOW, guild_id=20, cost_seconds=5.0), Requester(1, 20))
-    await quota.enqueue(new_job(created_at=NOW, guild_id=None, cost_seconds=5.0), Requester(1, None))
+    await quota.enqueue(
+        new_job(created_at=NOW, guild_id=None, cost_seconds=5.0), Requester(1, None)
+    )
     with pytest.raises(QuotaExceeded):
-        await quota.enqueue(new_job(created_at=NOW, guild_id=None, cost_seconds=1.0), Requester(1, None))
+        await quota.enqueue(
+            new_job(created_at=NOW, guild_id=None, cost_seconds=1.0), Requester(1, None)
+        )
 
 
 async def test_owner_is_exempt(db, make_settings) -> None:  # type: ignore[no-untyped-def]
-    quota = QuotaService(db, make_settings(quota_daily_seconds=0, quota_max_active_jobs=0), clock=Clock())
+    quota = QuotaService(
+        db, make_settings(quota_daily_seconds=0, quota_max_active_jobs=0), clock=Clock()
+    )
     await quota.enqueue(new_job(created_at=NOW), Requester(1, 10, is_owner=True))
 
 

@@ -23,9 +23,9 @@ from tests.fakes.notifier import RecordingNotifier
 from tests.helpers import new_job
 
 
-async def wait_for(predicate: Callable[[], Awaitable[bool]], timeout: float = 5.0) -> None:
+async def wait_for(predicate: Callable[[], Awaitable[bool]], within: float = 5.0) -> None:
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
+    deadline = loop.time() + within
     while not await predicate():
         if loop.time() > deadline:
             raise AssertionError("condition not reached in time")
@@ -51,18 +51,18 @@ class Engine:
     async def state(self, job_id: int) -> JobState:
         return (await self.job(job_id)).state
 
-    async def until(self, job_id: int, *states: JobState, timeout: float = 5.0) -> Job:
+    async def until(self, job_id: int, *states: JobState, within: float = 5.0) -> Job:
         async def reached() -> bool:
             return await self.state(job_id) in states
 
-        await wait_for(reached, timeout)
+        await wait_for(reached, within)
         return await self.job(job_id)
 
-    async def all_done(self, ids: list[int], timeout: float = 10.0) -> None:
+    async def all_done(self, ids: list[int], within: float = 10.0) -> None:
         async def done() -> bool:
             return all([(await self.state(i)).is_terminal for i in ids])
 
-        await wait_for(done, timeout)
+        await wait_for(done, within)
 
 
 def engine_settings(

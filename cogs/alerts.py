@@ -1,0 +1,100 @@
+"""Delivers operator alerts to Discord: once per event, to the configured channel or DM, falling
+back to the owners' DMs and then the log. Never raises for delivery trouble: an alert about a
+problem must not become a second problem."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+import discord
+from discord.ext import commands
+
+from services.alerts import AlertTarget
+
+if TYPE_CHECKING:
+    from services.app import Services
+
+log = logging.getLogger(__name__)
+
+ALERT_COLOUR = discord.Colour.orange()
+
+
+class AlertDispatcher:
+    """The `AlertSender` the Discord notifier uses. Built before the services exist, so it
+    reads `bot.services` only when an alert is sent."""
+
+    def __init__(self, bot: commands.Bot) -> None:
+        self._bot = bot
+
+    @property
+    def _services(self) -> Services:
+        return self._bot.services  # type: ignore[attr-defined, no-any-return]
+
+    async def send(self, key: str, message: str) -> None:
+        """Send the alert for event `key` unless it was already sent."""
+        alerts = self._services.alerts
+        if not await alerts.first_time(key):
+            log.debug("operator alert %s already sent", key)
+            return
+        embed = discord.Embed(title="⚠️ Animate bot: operator alert", description=message)
+        embed.colour = ALERT_COLOUR
+        target = await alerts.get_target()
+        if target is not None and await self._to_target(target, embed):
+            log.info("operator alert %s sent to %s", key, target.encode())
+            return
+        if await self._to_owners(embed):
+            log.info("operator alert %s sent to the owners' DMs", key)
+            return
+        log.error("operator alert %s could not be delivered anywhere: %s", key, message)
+
+    async def _to_target(self, target: AlertTarget, embed: discord.Embed) -> bool:
+        if target.kind == "channel":
+            return await self._to_channel(target.id, embed)
+        return await self._to_user(target.id, embed)
+
+    async def _to_channel(self, channel_id: int, embed: discord.Embed) -> bool:
+        try:
+            channel = self._bot.get_channel(channel_id) or await self._bot.fetch_channel(channel_id)
+            if not isinstance(channel, discord.abc.Messageable):
+                log.warning("alert channel %d cannot receive messages", channel_id)
+                return False
+            await channel.send(embed=embed)
+        except discord.HTTPException as exc:  # Forbidden and NotFound included
+            log.warning(
+                "alert to channel %d failed: %s (code %s)", channel_id, exc.status, exc.code
+            )
+            return False
+        return True
+
+    async def _to_user(self, user_id: int, embed: discord.Embed) -> bool:
+        try:
+            user = self._bot.get_user(user_id) or await self._bot.fetch_user(user_id)
+            await user.send(embed=embed)
+        except discord.HTTPException as exc:  # 50007: DMs closed
+            log.warning("alert DM to user %d failed: %s (code %s)", user_id, exc.status, exc.code)
+            return False
+        return True
+
+    async def _to_owners(self, embed: discord.Embed) -> bool:
+        delivered = False
+        for owner_id in sorted(await self._owner_ids()):
+            delivered = await self._to_user(owner_id, embed) or delivered
+        return delivered
+
+    async def _owner_ids(self) -> set[int]:
+        """OWNER_IDS, else the application's owner or team from Discord."""
+        ids = set(self._services.settings.owner_ids)
+        ids |= set(self._bot.owner_ids or ())
+        if self._bot.owner_id:
+            ids.add(self._bot.owner_id)
+        if ids:
+            return ids
+        try:
+            app = await self._bot.application_info()
+        except discord.HTTPException as exc:
+            log.warning("could not look up the application's owners: %s", exc.status)
+            return set()
+        if app.team is not None:
+            return {member.id for member in app.team.members}
+        return {app.owner.id}

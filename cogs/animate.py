@@ -1,0 +1,305 @@
+"""/animate: defer, fetch and check both inputs, reserve quota and queue the job.
+
+Nothing is charged until every input limit has passed: the prompt and the attachments' declared
+sizes are checked before downloading, the downloads are capped, and the real type, dimensions and
+duration are probed from the bytes (in a thread). Expected refusals (MediaError, DownloadError,
+EnqueueRefused) propagate to the tree's error handler (cogs/errors.py), which replies privately.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import shutil
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import aiohttp
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from cogs.requester import IsOwner, requester_from
+from cogs.status import receipt_text
+from db.jobs import Job
+from services.downloads import DownloadError, HostAllowlist, TooLargeError, download_to_file
+from services.jobs import JobInputs, JobService
+from services.media import (
+    IMAGE_MAX_BYTES,
+    PROMPT_MAX_CHARS,
+    VIDEO_MAX_BYTES,
+    VIDEO_MAX_SECONDS,
+    ImageInfo,
+    MediaLimitError,
+    UnsupportedMediaError,
+    convert_image_to_png,
+    probe_and_validate,
+    validate_image,
+    validate_prompt,
+)
+from services.quota import EnqueueRefused
+from settings import Settings
+
+if TYPE_CHECKING:
+    from bot import AnimateBot
+    from cogs.notifier import DiscordNotifier
+
+log = logging.getLogger(__name__)
+
+# Uploads come from Discord's CDN; 100 MB at a modest 2 MB/s still fits well inside this.
+DOWNLOAD_TIMEOUT_SECONDS = 120.0
+PROBE_CONCURRENCY = max(2, min(8, os.cpu_count() or 2))
+_MB = 1024 * 1024
+
+#: Gives a public URL for a local PNG (the provider fetches inputs by URL). Needed for WebP
+#: uploads, which are converted to PNG; without one, WebP is refused with a clear message.
+PublishImage = Callable[[Path], Awaitable[str]]
+
+ORIENTATION_CHOICES = [
+    app_commands.Choice(
+        name=f"image: faces as in the picture (video up to {VIDEO_MAX_SECONDS['image']:g} s)",
+        value="image",
+    ),
+    app_commands.Choice(
+        name=f"video: turns like the person in the video (up to {VIDEO_MAX_SECONDS['video']:g} s)",
+        value="video",
+    ),
+]
+MODE_CHOICES = [
+    app_commands.Choice(name="std: standard, about 720p", value="std"),
+    app_commands.Choice(name="pro: about 1080p, costs more quota", value="pro"),
+]
+
+_FIXES = {
+    "image": "Save it as a JPG or make it smaller.",
+    "video": "Compress or trim it.",
+}
+
+
+class InputDownloadError(DownloadError):
+    """One of the user's uploads could not be fetched from Discord; names which one."""
+
+    def __init__(self, input_name: str, cause: DownloadError) -> None:
+        self.input_name = input_name
+        super().__init__(f"Your {input_name} couldn't be fetched from Discord. {cause}")
+
+
+@dataclass(frozen=True)
+class AnimateRequest:
+    """The options of one /animate call."""
+
+    image: discord.Attachment
+    video: discord.Attachment
+    orientation: str
+    mode: str
+    prompt: str
+
+
+def _size_text(size: int, limit: int) -> str:
+    """Megabytes with enough decimals that a value just over the limit reads as over it."""
+    for decimals in range(1, 7):
+        text = f"{size / _MB:.{decimals}f}"
+        if float(text) > limit / _MB:
+            return text
+    return f"{size / _MB:.6f}"
+
+
+def too_large(input_name: str, size: int | None, limit: int) -> MediaLimitError:
+    """The refusal for an upload over its limit (size None: it sent more than it declared)."""
+    found = f"is {_size_text(size, limit)} MB" if size else "is larger than allowed"
+    return MediaLimitError(
+        f"Your {input_name} {found}; the limit is {limit // _MB} MB. {_FIXES[input_name]}",
+        input_name,
+    )
+
+
+def check_declared_sizes(image: discord.Attachment, video: discord.Attachment) -> None:
+    """Refuse oversized uploads from Discord's own size figure, before downloading anything."""
+    if image.size > IMAGE_MAX_BYTES:
+        raise too_large("image", image.size, IMAGE_MAX_BYTES)
+    if video.size > VIDEO_MAX_BYTES:
+        raise too_large("video", video.size, VIDEO_MAX_BYTES)
+
+
+def clean_prompt(prompt: str | None) -> str:
+    """The user's prompt, checked; empty means the configured default (JobService applies it)."""
+    text = (prompt or "").strip()
+    if text:
+        validate_prompt(text)
+    return text
+
+
+def _remove_folder(folder: Path) -> None:
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+class AnimateCog(commands.Cog):
+    """The /animate command."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        session: aiohttp.ClientSession,
+        allowlist: HostAllowlist,
+        jobs: JobService,
+        notifier: DiscordNotifier,
+        is_owner: IsOwner | None = None,
+        publish_image: PublishImage | None = None,
+    ) -> None:
+        self._settings = settings
+        self._session = session
+        self._allowlist = allowlist
+        self._jobs = jobs
+        self._notifier = notifier
+        self._is_owner = is_owner
+        self._publish_image = publish_image
+        # Probing is CPU work in threads: a burst of requests is served first come, first
+        # served instead of all finishing late together.
+        self._probe_slots = asyncio.Semaphore(PROBE_CONCURRENCY)
+
+    @app_commands.command(name="animate")
+    @app_commands.describe(
+        image="The character: JPG or PNG (WebP works too), each side at least 300 px",
+        video="The motion: MP4 or MOV, 3 s or longer, one person in one continuous shot",
+        orientation="Which way the character faces; also sets the longest video allowed",
+        mode="std (720p) or pro (1080p, costs more quota)",
+        prompt="Optional: describe the scene or style (up to 2500 characters)",
+    )
+    @app_commands.choices(orientation=ORIENTATION_CHOICES, mode=MODE_CHOICES)
+    @app_commands.allowed_installs(guilds=True, users=True)
+    @app_commands.allowed_contexts(guilds=True, dms=True, private_channels=True)
+    @app_commands.checks.cooldown(1, 5.0, key=lambda i: i.user.id)
+    async def animate(
+        self,
+        interaction: discord.Interaction,
+        image: discord.Attachment,
+        video: discord.Attachment,
+        orientation: str,
+        mode: str = "std",
+        prompt: app_commands.Range[str, 1, PROMPT_MAX_CHARS] | None = None,
+    ) -> None:
+        """Animate a character picture with the motion from a video."""
+        # The first await: Discord allows 3 s to answer, and nothing below is that fast for sure.
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        request = AnimateRequest(image, video, orientation, mode, prompt or "")
+        job = await self.start_job(interaction, request)
+        position = await self._jobs.queue_position(job.id)
+        await interaction.followup.send(
+            receipt_text(job, position, self._notifier.status_url(job)), ephemeral=True
+        )
+
+    async def start_job(self, interaction: discord.Interaction, request: AnimateRequest) -> Job:
+        """Check everything, then queue the job. Raises the domain errors the handler reports."""
+        prompt = clean_prompt(request.prompt)
+        check_declared_sizes(request.image, request.video)
+        who = await requester_from(interaction, self._settings, self._is_owner)
+        folder = self._settings.media_dir / f"request-{interaction.id}"
+        # When nothing was queued the uploads are not kept. The clean-up is synchronous so that a
+        # cancellation cannot interrupt it; it is two files.
+        try:
+            inputs = await self._prepare_inputs(folder, request, prompt)
+        except BaseException:
+            _remove_folder(folder)
+            raise
+        try:
+            job = await self._jobs.create(inputs, who)
+        except EnqueueRefused:
+            _remove_folder(folder)  # refused inside the transaction: no job row exists
+            raise
+        interaction.extras["job_id"] = job.id
+        self._notifier.remember_interaction(job.id, interaction)
+        log.info(
+            "job %d: created by user %d in guild %s (%s, %s, %.1f s video)",
+            job.id,
+            who.user_id,
+            who.guild_id,
+            job.orientation,
+            job.mode,
+            job.video_seconds,
+        )
+        return job
+
+    async def _prepare_inputs(
+        self, folder: Path, request: AnimateRequest, prompt: str
+    ) -> JobInputs:
+        image_path, video_path = folder / "image.input", folder / "video.input"
+        await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
+        await self._download_both(request, image_path, video_path)
+        async with self._probe_slots:
+            image, video = await probe_and_validate(image_path, video_path, request.orientation)
+        image_url = request.image.url
+        if image.kind == "webp":
+            image_path, image, image_url = await self._webp_to_png(image_path)
+        return JobInputs(
+            image_url=image_url,
+            image_path=str(image_path),
+            image=image,
+            video_url=request.video.url,
+            video_path=str(video_path),
+            video=video,
+            orientation=request.orientation,
+            mode=request.mode,
+            prompt=prompt,
+        )
+
+    async def _download_both(
+        self, request: AnimateRequest, image_path: Path, video_path: Path
+    ) -> None:
+        """Fetch both uploads at once; report the image's problem first if both fail."""
+        results = await asyncio.gather(
+            self._download("image", request.image, image_path, IMAGE_MAX_BYTES),
+            self._download("video", request.video, video_path, VIDEO_MAX_BYTES),
+            return_exceptions=True,
+        )
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+
+    async def _download(
+        self, input_name: str, attachment: discord.Attachment, dest: Path, max_bytes: int
+    ) -> None:
+        try:
+            await download_to_file(
+                self._session,
+                attachment.url,
+                dest,
+                max_bytes=max_bytes,
+                allowlist=self._allowlist,
+                timeout=DOWNLOAD_TIMEOUT_SECONDS,
+            )
+        except TooLargeError as exc:
+            raise too_large(input_name, exc.size_bytes, max_bytes) from exc
+        except DownloadError as exc:
+            raise InputDownloadError(input_name, exc) from exc
+
+    async def _webp_to_png(self, webp_path: Path) -> tuple[Path, ImageInfo, str]:
+        """The provider takes JPG or PNG only: convert, then publish the PNG for it to fetch."""
+        if self._publish_image is None:
+            raise UnsupportedMediaError(
+                "Your image is a WebP, which I can't pass on to the generator yet; "
+                "save it as PNG or JPG and upload that.",
+                "image",
+            )
+        png_path = webp_path.with_name("image.png")
+        image = await asyncio.to_thread(convert_image_to_png, webp_path, png_path)
+        validate_image(image)
+        await asyncio.to_thread(webp_path.unlink)
+        return png_path, image, await self._publish_image(png_path)
+
+
+async def setup(bot: AnimateBot) -> None:
+    services = bot.services
+    await bot.add_cog(
+        AnimateCog(
+            settings=services.settings,
+            session=services.session,
+            allowlist=services.allowlist,
+            jobs=services.jobs,
+            notifier=bot.notifier,  # type: ignore[attr-defined]
+            is_owner=bot.is_owner,
+        )
+    )

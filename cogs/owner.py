@@ -1,0 +1,376 @@
+"""`/animate-owner`: the operator who pays ModelsLab pauses, caps spending, checks the balance and
+the queue, chooses where alerts go, manages the DM scope, and publishes commands.
+
+Owners are OWNER_IDS from the configuration, or the application's owner or team. Discord hides the
+group from non-administrators; every command checks for an owner again when it runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from cogs.admin import (
+    INFO,
+    OK,
+    Active,
+    Seconds,
+    audit_embed,
+    change_embed,
+    is_bot_owner,
+    refusal,
+    reply,
+    send_stats,
+    usage_embed,
+)
+from cogs.alerts import AlertDispatcher
+from services.alerts import AlertTarget
+from services.controls import MAX_AUDIT_ENTRIES, MAX_SECONDS, Change, ControlError
+from services.modelslab import ModelsLabError, WalletBalance
+from services.quota import Requester
+from services.runner import OPERATOR_REASONS
+
+if TYPE_CHECKING:
+    from services.app import Services
+
+log = logging.getLogger(__name__)
+
+Cap = app_commands.Range[int, 0, MAX_SECONDS * 100]
+
+
+@app_commands.default_permissions(administrator=True)
+@app_commands.guild_only()
+class OwnerCog(commands.GroupCog, group_name="animate-owner"):
+    """Bot-wide controls for the bot's operator."""
+
+    cap = app_commands.Group(name="cap", description="The bot-wide daily spending cap.")
+    alerts = app_commands.Group(name="alerts", description="Where operator alerts go.")
+    dm = app_commands.Group(name="dm", description="Limits for use in DMs and user installs.")
+
+    def __init__(self, bot: commands.Bot) -> None:
+        self.bot = bot
+
+    @property
+    def services(self) -> Services:
+        return self.bot.services  # type: ignore[attr-defined, no-any-return]
+
+    async def _guard(self, interaction: discord.Interaction) -> bool:
+        """True for a bot owner; anyone else gets a refusal."""
+        if await is_bot_owner(self.bot, interaction.user):
+            return True
+        log.info("user %d refused /animate-owner", interaction.user.id)
+        await reply(interaction, refusal("Only the bot's owners can use this."))
+        return False
+
+    async def _apply(
+        self, interaction: discord.Interaction, change: Callable[[], Awaitable[Change]]
+    ) -> Change | None:
+        try:
+            result = await change()
+        except ControlError as exc:
+            await reply(interaction, refusal(str(exc)))
+            return None
+        await reply(interaction, change_embed(result))
+        return result
+
+    # --- overview and switches ------------------------------------------------------------------
+    @app_commands.command(name="status")
+    async def status(self, interaction: discord.Interaction) -> None:
+        """Global pause, the daily cap and today's spend, provider trouble, alert target."""
+        if not await self._guard(interaction):
+            return
+        view = await self.services.controls.operator_view()
+        provider = _provider_trouble(self.services.runner.paused_reason)
+        embed = discord.Embed(title="Operator status", colour=INFO)
+        embed.add_field(
+            name="New jobs", value="⏸️ paused" if view.paused else "▶️ running", inline=True
+        )
+        embed.add_field(
+            name="Provider",
+            value=f"⚠️ held back: {provider}" if provider else "✅ no trouble seen",
+            inline=True,
+        )
+        spent = f"{view.used_today:g} s in the last 24 h"
+        if view.cap:
+            spent += f" ({view.used_today / view.cap:.0%})"
+        embed.add_field(name="Daily cap", value=f"{view.cap_text}\n{spent}", inline=False)
+        target = "owners' DMs" if view.alert_target is None else view.alert_target.describe()
+        embed.add_field(name="Alerts go to", value=target, inline=False)
+        await reply(interaction, embed)
+
+    @app_commands.command(name="pause")
+    async def pause(self, interaction: discord.Interaction) -> None:
+        """Stop new jobs everywhere; queued jobs wait and nobody is charged."""
+        if not await self._guard(interaction):
+            return
+        controls, actor = self.services.controls, interaction.user.id
+        await self._apply(interaction, lambda: controls.set_global_paused(actor, True))
+
+    @app_commands.command(name="resume")
+    async def resume(self, interaction: discord.Interaction) -> None:
+        """Accept new jobs again and retry the provider now (after fixing a key or credits)."""
+        if not await self._guard(interaction):
+            return
+        runner, actor = self.services.runner, interaction.user.id
+        held_back = _provider_trouble(runner.paused_reason)
+        change = await self.services.controls.set_global_paused(actor, False)
+        runner.resume_provider()
+        log.info("owner %d resumed the bot (provider was held back: %s)", actor, held_back)
+        embed = change_embed(change)
+        if held_back:
+            embed.add_field(
+                name="Provider", value=f"Retrying ModelsLab now (was: {held_back}).", inline=False
+            )
+        await reply(interaction, embed)
+
+    # --- the cap --------------------------------------------------------------------------------
+    @cap.command(name="set")
+    @app_commands.describe(seconds="Seconds of video all users together may generate per 24 h")
+    async def cap_set(self, interaction: discord.Interaction, seconds: Cap) -> None:
+        """Set the bot-wide daily cap now (0 refuses every new job)."""
+        if not await self._guard(interaction):
+            return
+        controls, actor = self.services.controls, interaction.user.id
+        await self._apply(interaction, lambda: controls.set_global_cap(actor, seconds))
+
+    @cap.command(name="off")
+    async def cap_off(self, interaction: discord.Interaction) -> None:
+        """Remove the bot-wide cap, even if the configuration sets one."""
+        if not await self._guard(interaction):
+            return
+        controls, actor = self.services.controls, interaction.user.id
+        await self._apply(interaction, lambda: controls.set_global_cap(actor, "none"))
+
+    @cap.command(name="default")
+    async def cap_default(self, interaction: discord.Interaction) -> None:
+        """Use GLOBAL_DAILY_SECONDS_CAP from the configuration again."""
+        if not await self._guard(interaction):
+            return
+        controls, actor = self.services.controls, interaction.user.id
+        await self._apply(interaction, lambda: controls.set_global_cap(actor, None))
+
+    # --- the provider ---------------------------------------------------------------------------
+    @app_commands.command(name="balance")
+    async def balance(self, interaction: discord.Interaction) -> None:
+        """ModelsLab wallet balance, jobs running there, and the bot's own queue."""
+        if not await self._guard(interaction):
+            return
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        client = self.services.client
+        wallet, running = await asyncio.gather(
+            _provider_figure("wallet balance", client.wallet_balance, _money),
+            _provider_figure("processing count", client.processing_count, str),
+        )
+        queue = await self.services.stats.queue_state()
+        embed = discord.Embed(title="ModelsLab and the queue", colour=INFO)
+        embed.add_field(name="Wallet", value=wallet, inline=True)
+        embed.add_field(name="Running at ModelsLab", value=running, inline=True)
+        lines = [f"{count} {state}" for state, count in queue.by_state.items()]
+        if queue.oldest_queued_at is not None:
+            lines.append(f"Oldest waiting since <t:{int(queue.oldest_queued_at)}:R>")
+        embed.add_field(name="Bot queue", value="\n".join(lines) or "Empty.", inline=False)
+        provider = _provider_trouble(self.services.runner.paused_reason)
+        if provider:
+            embed.add_field(name="Dispatch", value=f"⚠️ held back: {provider}", inline=False)
+        await reply(interaction, embed)
+
+    # --- alerts ---------------------------------------------------------------------------------
+    @alerts.command(name="channel")
+    @app_commands.describe(channel="The channel for operator alerts")
+    async def alerts_channel(
+        self, interaction: discord.Interaction, channel: discord.TextChannel
+    ) -> None:
+        """Send operator alerts (provider failures, spending) to a channel."""
+        if not await self._guard(interaction):
+            return
+        controls, actor = self.services.controls, interaction.user.id
+        target = AlertTarget("channel", channel.id)
+        await self._apply(interaction, lambda: controls.set_alert_target(actor, target))
+
+    @alerts.command(name="dm")
+    @app_commands.describe(user="Who gets the alerts by DM (you if left out)")
+    async def alerts_dm(
+        self, interaction: discord.Interaction, user: discord.User | None = None
+    ) -> None:
+        """Send operator alerts by DM to one person."""
+        if not await self._guard(interaction):
+            return
+        controls, actor = self.services.controls, interaction.user.id
+        target = AlertTarget("dm", (user or interaction.user).id)
+        await self._apply(interaction, lambda: controls.set_alert_target(actor, target))
+
+    @alerts.command(name="owners")
+    async def alerts_owners(self, interaction: discord.Interaction) -> None:
+        """Send operator alerts by DM to every owner (the default)."""
+        if not await self._guard(interaction):
+            return
+        controls, actor = self.services.controls, interaction.user.id
+        await self._apply(interaction, lambda: controls.set_alert_target(actor, None))
+
+    @alerts.command(name="test")
+    async def alerts_test(self, interaction: discord.Interaction) -> None:
+        """Send a test alert to the current target."""
+        if not await self._guard(interaction):
+            return
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        await AlertDispatcher(self.bot).send(
+            f"test:{interaction.id}",
+            f"Test alert requested by <@{interaction.user.id}>. Alerts reach you here.",
+        )
+        embed = discord.Embed(
+            description="Test alert sent. Not there? Check the bot's log.", colour=OK
+        )
+        await reply(interaction, embed)
+
+    # --- the DM scope ---------------------------------------------------------------------------
+    @dm.command(name="limits")
+    @app_commands.describe(
+        user="The user",
+        daily="Seconds of video per 24 hours",
+        monthly="Seconds of video per 30 days",
+        active="Jobs in progress at once",
+    )
+    async def dm_limits(
+        self,
+        interaction: discord.Interaction,
+        user: discord.User,
+        daily: Seconds | None = None,
+        monthly: Seconds | None = None,
+        active: Active | None = None,
+    ) -> None:
+        """Give a user their own limits in DMs (others get the bot's defaults)."""
+        if not await self._guard(interaction):
+            return
+        controls, actor = self.services.controls, interaction.user.id
+        await self._apply(
+            interaction,
+            lambda: controls.set_user_limits(
+                None, actor, user.id, daily=daily, monthly=monthly, max_active=active
+            ),
+        )
+
+    @dm.command(name="clear-limits")
+    @app_commands.describe(user="The user")
+    async def dm_clear_limits(self, interaction: discord.Interaction, user: discord.User) -> None:
+        """Remove a user's own DM limits."""
+        if not await self._guard(interaction):
+            return
+        controls, actor = self.services.controls, interaction.user.id
+        await self._apply(interaction, lambda: controls.clear_user_limits(None, actor, user.id))
+
+    @dm.command(name="block")
+    @app_commands.describe(user="The user", reason="Shown to them when refused")
+    async def dm_block(
+        self,
+        interaction: discord.Interaction,
+        user: discord.User,
+        reason: app_commands.Range[str, 1, 200] | None = None,
+    ) -> None:
+        """Stop a user from using /animate in DMs."""
+        if not await self._guard(interaction):
+            return
+        controls, actor = self.services.controls, interaction.user.id
+        await self._apply(interaction, lambda: controls.block_user(None, actor, user.id, reason))
+
+    @dm.command(name="unblock")
+    @app_commands.describe(user="The user")
+    async def dm_unblock(self, interaction: discord.Interaction, user: discord.User) -> None:
+        """Let a user use /animate in DMs again."""
+        if not await self._guard(interaction):
+            return
+        controls, actor = self.services.controls, interaction.user.id
+        await self._apply(interaction, lambda: controls.unblock_user(None, actor, user.id))
+
+    @dm.command(name="reset-usage")
+    @app_commands.describe(user="The user")
+    async def dm_reset_usage(self, interaction: discord.Interaction, user: discord.User) -> None:
+        """Forgive a user's DM usage so far."""
+        if not await self._guard(interaction):
+            return
+        controls, actor = self.services.controls, interaction.user.id
+        await self._apply(interaction, lambda: controls.reset_usage(None, actor, user.id))
+
+    @dm.command(name="usage")
+    @app_commands.describe(user="The user")
+    async def dm_usage(self, interaction: discord.Interaction, user: discord.User) -> None:
+        """Show a user's DM limits, usage and recent DM jobs."""
+        if not await self._guard(interaction):
+            return
+        who = Requester(user.id, None, is_owner=await is_bot_owner(self.bot, user))
+        controls = self.services.controls
+        report = await controls.user_usage(who)
+        jobs = await controls.recent_jobs(user.id, None)
+        await reply(interaction, usage_embed(user, report, jobs))
+
+    # --- insight and upkeep ---------------------------------------------------------------------
+    @app_commands.command(name="stats")
+    async def stats(self, interaction: discord.Interaction) -> None:
+        """Jobs, seconds generated, failures and waiting time across all servers and DMs."""
+        if not await self._guard(interaction):
+            return
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        figures = await self.services.stats.collect(None)
+        await send_stats(interaction, figures, "all servers and DMs")
+
+    @app_commands.command(name="audit")
+    @app_commands.describe(count="How many of the latest changes to show")
+    async def audit(
+        self,
+        interaction: discord.Interaction,
+        count: app_commands.Range[int, 1, MAX_AUDIT_ENTRIES] = 10,
+    ) -> None:
+        """Show the latest bot-wide and DM changes: who, what, before and after."""
+        if not await self._guard(interaction):
+            return
+        entries = await self.services.controls.audit_log(None, count)
+        await reply(interaction, audit_embed(entries, "Latest bot-wide changes"))
+
+    @app_commands.command(name="sync")
+    async def sync(self, interaction: discord.Interaction) -> None:
+        """Publish the slash commands to every server (rate limited: use after updates only)."""
+        if not await self._guard(interaction):
+            return
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        try:
+            synced = await self.bot.tree.sync()
+        except discord.HTTPException as exc:
+            log.warning("global command sync failed: %s", exc)
+            await reply(
+                interaction, refusal(f"Discord refused the sync ({exc.status}). Try later.")
+            )
+            return
+        log.info("owner %d synced %d global commands", interaction.user.id, len(synced))
+        embed = discord.Embed(
+            description=f"Published {len(synced)} commands. Clients may take a minute.", colour=OK
+        )
+        await reply(interaction, embed)
+
+
+async def setup(bot: commands.Bot) -> None:
+    await bot.add_cog(OwnerCog(bot))
+
+
+async def _provider_figure(
+    what: str, call: Callable[[], Awaitable[Any]], show: Callable[[Any], str]
+) -> str:
+    """One figure from ModelsLab for display; trouble becomes a short note, never an error."""
+    try:
+        return show(await call())
+    except ModelsLabError as exc:
+        log.warning("could not read the ModelsLab %s: %s", what, exc.message)
+        return f"unavailable: {exc.message}"
+
+
+def _provider_trouble(reason: str | None) -> str | None:
+    """The runner's pause reason in words (None: no trouble)."""
+    return None if reason is None else OPERATOR_REASONS.get(reason, reason)
+
+
+def _money(value: WalletBalance) -> str:
+    return f"{value.balance:,.2f} {value.currency}".strip()

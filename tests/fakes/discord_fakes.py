@@ -1,0 +1,576 @@
+"""Fake Discord for tests and benchmarks: spec'd mocks of discord.py objects, and a loopback HTTP
+server that plays Discord's attachment CDN.
+
+Every fake is a ``Mock(spec=<the discord.py class>)``, so reading a misspelt attribute fails.
+Awaited calls (defer, sends, edits, DM creation, owner lookups) and CDN downloads are appended in
+order to ``FakeDiscord.calls``; posted messages are recorded as ``Sent`` and edits as ``Edit``.
+Failures are injected per channel, per message or per interaction with real discord.py
+exception classes (``forbidden()``, ``not_found()``, ``server_error()``...).
+
+No pytest imports: the benchmark uses this module too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import secrets
+from collections import defaultdict, deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+from unittest.mock import AsyncMock, Mock
+
+import aiohttp
+import discord
+from aiohttp import web
+from discord import app_commands
+from discord.ext import commands
+
+from cogs.animate import AnimateCog
+from cogs.errors import on_app_command_error
+from cogs.notifier import DiscordNotifier
+from db.connection import Database
+from services.app import Services, build_services
+from settings import Settings
+
+DEFAULT_UPLOAD_LIMIT = discord.utils.DEFAULT_FILE_SIZE_LIMIT_BYTES
+DM_CHANNEL_BASE = 7_000_000_000
+
+
+# --------------------------------------------------------------------------------------------------
+# Discord's HTTP errors
+
+
+def http_error(
+    kind: type[discord.HTTPException], status: int, code: int, text: str = "fake error"
+) -> discord.HTTPException:
+    """A real discord.py exception, as raised for an HTTP answer with this status and JSON code."""
+    response = Mock(spec=aiohttp.ClientResponse)
+    response.status = status
+    response.reason = "Fake"
+    return kind(response, {"code": code, "message": text})
+
+
+def forbidden(code: int = 50013) -> discord.HTTPException:
+    """50013 Missing Permissions, 50001 Missing Access, 50007 Cannot send messages to this user."""
+    return http_error(discord.Forbidden, 403, code, "Missing Permissions")
+
+
+def not_found(code: int = 10003) -> discord.HTTPException:
+    """10003 Unknown Channel, 10008 Unknown Message, 10062 Unknown Interaction."""
+    return http_error(discord.NotFound, 404, code, "Unknown")
+
+
+def too_large() -> discord.HTTPException:
+    return http_error(discord.HTTPException, 413, 40005, "Request entity too large")
+
+
+def server_error() -> discord.HTTPException:
+    return http_error(discord.DiscordServerError, 503, 0, "Service Unavailable")
+
+
+def token_expired() -> discord.HTTPException:
+    return http_error(discord.HTTPException, 401, 50027, "Invalid Webhook Token")
+
+
+# --------------------------------------------------------------------------------------------------
+# What the bot did
+
+
+@dataclass
+class Sent:
+    """One message the bot posted. ``where`` is "channel", "followup" or "response"."""
+
+    where: str
+    channel_id: int | None
+    message_id: int
+    content: str | None = None
+    embed: discord.Embed | None = None
+    file_name: str | None = None
+    file_size: int | None = None
+    custom_ids: list[str] = field(default_factory=list)
+    nonce: str | int | None = None
+    mentions_users: list[int] = field(default_factory=list)
+    ephemeral: bool = False
+
+    @property
+    def text(self) -> str:
+        """Content plus the embed's title, description and fields, for wording checks."""
+        parts = [self.content or ""]
+        if self.embed is not None:
+            parts += [self.embed.title or "", self.embed.description or ""]
+            parts += [f"{f.name}\n{f.value}" for f in self.embed.fields]
+        return "\n".join(parts)
+
+
+@dataclass
+class Edit:
+    channel_id: int
+    message_id: int
+    embed: discord.Embed | None
+    custom_ids: list[str]
+
+
+def _custom_ids(view: discord.ui.View | None) -> list[str]:
+    if view is None:
+        return []
+    return [str(child.custom_id) for child in view.children if hasattr(child, "custom_id")]
+
+
+def _mentioned_users(allowed: discord.AllowedMentions | None) -> list[int]:
+    if allowed is None or not isinstance(allowed.users, list):
+        return []
+    return [u.id for u in allowed.users]
+
+
+# --------------------------------------------------------------------------------------------------
+# The fake Discord
+
+
+class FakeDiscord:
+    """Channels, DMs, guilds, users and interactions that share one call log."""
+
+    def __init__(self, *, latency: float = 0.0) -> None:
+        self.calls: list[str] = []
+        self.sent: list[Sent] = []
+        self.edits: list[Edit] = []
+        self.latency = latency  # seconds each fake API call waits (the benchmark sets it)
+        self.guild_upload_limits: dict[int, int] = {}
+        self._ids = itertools.count(1_000_000)
+        self._channels: dict[int, Mock] = {}
+        self._send_errors: dict[int, deque[BaseException]] = defaultdict(deque)
+        self._send_always: dict[int, BaseException] = {}
+        self._edit_errors: dict[int, deque[BaseException]] = defaultdict(deque)
+
+    def next_id(self) -> int:
+        return next(self._ids)
+
+    # --- failure injection --------------------------------------------------------------------
+    def fail_sends(self, channel_id: int, *errors: BaseException, always: bool = False) -> None:
+        """The next sends in the channel raise these (in order); `always`: every send does."""
+        if always:
+            self._send_always[channel_id] = errors[0]
+        else:
+            self._send_errors[channel_id].extend(errors)
+
+    def fail_dms(self, user_id: int, error: BaseException) -> None:
+        self.fail_sends(self.dm_channel_id(user_id), error, always=True)
+
+    def fail_edits(self, message_id: int, *errors: BaseException) -> None:
+        self._edit_errors[message_id].extend(errors)
+
+    def _take_error(self, queue: deque[BaseException], always: BaseException | None) -> None:
+        if queue:
+            raise queue.popleft()
+        if always is not None:
+            raise always
+
+    # --- messages -----------------------------------------------------------------------------
+    def sent_in(self, channel_id: int) -> list[Sent]:
+        return [s for s in self.sent if s.channel_id == channel_id and s.where == "channel"]
+
+    def followups(self) -> list[Sent]:
+        return [s for s in self.sent if s.where in ("followup", "response")]
+
+    def edits_of(self, message_id: int) -> list[Edit]:
+        return [e for e in self.edits if e.message_id == message_id]
+
+    def message(self, channel_id: int | None, message_id: int | None = None) -> Mock:
+        msg = Mock(spec=discord.Message)
+        msg.id = message_id if message_id is not None else self.next_id()
+        msg.channel = Mock(spec=discord.PartialMessageable)
+        msg.channel.id = channel_id
+        msg.jump_url = f"https://discord.com/channels/@me/{channel_id}/{msg.id}"
+        return msg
+
+    async def _pause(self) -> None:
+        # Always yield, as a real HTTP call does, even with no simulated latency.
+        await asyncio.sleep(self.latency)
+
+    def _record(self, where: str, channel_id: int | None, kwargs: dict[str, Any]) -> Sent:
+        file = kwargs.get("file")
+        file_name = file_size = None
+        if file is not None:
+            file_name = file.filename
+            file_size = len(file.fp.read())
+            file.close()  # discord.py closes files it sent
+        sent = Sent(
+            where=where,
+            channel_id=channel_id,
+            message_id=self.next_id(),
+            content=kwargs.get("content"),
+            embed=kwargs.get("embed"),
+            file_name=file_name,
+            file_size=file_size,
+            custom_ids=_custom_ids(kwargs.get("view")),
+            nonce=kwargs.get("nonce"),
+            mentions_users=_mentioned_users(kwargs.get("allowed_mentions")),
+            ephemeral=bool(kwargs.get("ephemeral", False)),
+        )
+        self.sent.append(sent)
+        return sent
+
+    # --- channels -----------------------------------------------------------------------------
+    def dm_channel_id(self, user_id: int) -> int:
+        return DM_CHANNEL_BASE + user_id
+
+    def channel(self, channel_id: int) -> Mock:
+        """A PartialMessageable whose send and edits are recorded (or fail as injected)."""
+        if channel_id in self._channels:
+            return self._channels[channel_id]
+        channel = Mock(spec=discord.PartialMessageable)
+        channel.id = channel_id
+
+        async def send(content: str | None = None, **kwargs: Any) -> Mock:
+            self.calls.append(f"send:{channel_id}")
+            await self._pause()
+            if "file" in kwargs:
+                try:
+                    self._take_error(
+                        self._send_errors[channel_id], self._send_always.get(channel_id)
+                    )
+                except BaseException:
+                    kwargs["file"].close()
+                    raise
+            else:
+                self._take_error(self._send_errors[channel_id], self._send_always.get(channel_id))
+            sent = self._record("channel", channel_id, {"content": content, **kwargs})
+            return self.message(channel_id, sent.message_id)
+
+        channel.send = AsyncMock(side_effect=send)
+        channel.get_partial_message = Mock(
+            side_effect=lambda message_id: self._partial_message(channel_id, message_id)
+        )
+        self._channels[channel_id] = channel
+        return channel
+
+    def _partial_message(self, channel_id: int, message_id: int) -> Mock:
+        message = Mock(spec=discord.PartialMessage)
+        message.id = message_id
+
+        async def edit(**kwargs: Any) -> Mock:
+            self.calls.append(f"edit:{message_id}")
+            await self._pause()
+            self._take_error(self._edit_errors[message_id], None)
+            self.edits.append(
+                Edit(channel_id, message_id, kwargs.get("embed"), _custom_ids(kwargs.get("view")))
+            )
+            return self.message(channel_id, message_id)
+
+        message.edit = AsyncMock(side_effect=edit)
+        return message
+
+    # --- guilds, users, the bot ---------------------------------------------------------------
+    def guild(self, guild_id: int) -> Mock:
+        guild = Mock(spec=discord.Guild)
+        guild.id = guild_id
+        guild.filesize_limit = self.guild_upload_limits.get(guild_id, DEFAULT_UPLOAD_LIMIT)
+        return guild
+
+    def user(self, user_id: int) -> Mock:
+        user = Mock(spec=discord.User)
+        user.id = user_id
+        user.mention = f"<@{user_id}>"
+        user.bot = False
+        return user
+
+    def member(self, user_id: int, guild_id: int, role_ids: Iterable[int] = ()) -> Mock:
+        member = Mock(spec=discord.Member)
+        member.id = user_id
+        member.mention = f"<@{user_id}>"
+        member.bot = False
+        member.guild = self.guild(guild_id)
+        roles = []
+        for role_id in role_ids:
+            role = Mock(spec=discord.Role)
+            role.id = role_id
+            roles.append(role)
+        member.roles = roles
+        return member
+
+    def bot(self, services: Any = None, owner_ids: Iterable[int] = ()) -> Mock:
+        """A spec'd commands.Bot with the attributes AnimateBot adds (services, settings)."""
+        owners = set(owner_ids)
+        bot = Mock(spec=commands.Bot)
+        bot.services = services
+        bot.settings = None if services is None else services.settings
+        bot.get_partial_messageable = Mock(side_effect=lambda cid, **_: self.channel(cid))
+        bot.get_guild = Mock(side_effect=self.guild)
+
+        async def create_dm(user: discord.abc.Snowflake) -> Mock:
+            self.calls.append(f"create_dm:{user.id}")
+            await self._pause()
+            return self.channel(self.dm_channel_id(user.id))
+
+        async def is_owner(user: discord.abc.User) -> bool:
+            self.calls.append("is_owner")
+            return user.id in owners
+
+        bot.create_dm = AsyncMock(side_effect=create_dm)
+        bot.is_owner = AsyncMock(side_effect=is_owner)
+        return bot
+
+    # --- interactions -------------------------------------------------------------------------
+    def interaction(
+        self,
+        *,
+        user: Mock,
+        channel_id: int,
+        guild_id: int | None = None,
+        client: Any = None,
+        filesize_limit: int = DEFAULT_UPLOAD_LIMIT,
+        age: timedelta = timedelta(0),
+        manage_guild: bool = False,
+        command: str | None = "animate",
+        defer_error: BaseException | None = None,
+        followup_errors: Iterable[BaseException] = (),
+    ) -> Mock:
+        """An application-command (or component, command=None) interaction."""
+        interaction = Mock(spec=discord.Interaction)
+        interaction.id = self.next_id()
+        interaction.user = user
+        interaction.guild_id = guild_id
+        interaction.guild = self.guild(guild_id) if guild_id is not None else None
+        interaction.channel = self.channel(channel_id)
+        interaction.channel_id = channel_id
+        interaction.client = client
+        interaction.filesize_limit = filesize_limit
+        interaction.extras = {}
+        interaction.permissions = discord.Permissions(manage_guild=manage_guild)
+        created = discord.utils.utcnow() - age
+        interaction.created_at = created
+        interaction.expires_at = created + timedelta(minutes=15)
+        if command is None:
+            interaction.command = None
+        else:
+            interaction.command = Mock(spec=app_commands.Command)
+            interaction.command.qualified_name = command
+        interaction.response = self._response(defer_error)
+        interaction.followup = self._followup(interaction, channel_id, list(followup_errors))
+        return interaction
+
+    def _response(self, defer_error: BaseException | None) -> Mock:
+        response = Mock(spec=discord.InteractionResponse)
+        done = [False]
+
+        async def defer(**kwargs: Any) -> None:
+            self.calls.append("defer")
+            if defer_error is not None:
+                raise defer_error
+            done[0] = True
+            await self._pause()
+
+        async def send_message(content: str | None = None, **kwargs: Any) -> None:
+            self.calls.append("response")
+            done[0] = True
+            self._record("response", None, {"content": content, **kwargs})
+
+        response.defer = AsyncMock(side_effect=defer)
+        response.send_message = AsyncMock(side_effect=send_message)
+        response.is_done = Mock(side_effect=lambda: done[0])
+        return response
+
+    def _followup(self, interaction: Mock, channel_id: int, errors: list[BaseException]) -> Mock:
+        followup = Mock(spec=discord.Webhook)
+        queue = deque(errors)
+
+        async def send(content: str | None = None, **kwargs: Any) -> Mock:
+            self.calls.append("followup")
+            await self._pause()
+            if queue:
+                if "file" in kwargs:
+                    kwargs["file"].close()
+                raise queue.popleft()
+            sent = self._record("followup", channel_id, {"content": content, **kwargs})
+            message = Mock(spec=discord.WebhookMessage)
+            message.id = sent.message_id
+            message.channel = interaction.channel
+            message.jump_url = f"https://discord.com/channels/@me/{channel_id}/{sent.message_id}"
+            return message
+
+        followup.send = AsyncMock(side_effect=send)
+        return followup
+
+    def attachment(
+        self,
+        url: str,
+        *,
+        filename: str,
+        size: int,
+        content_type: str | None = None,
+    ) -> Mock:
+        attachment = Mock(spec=discord.Attachment)
+        attachment.id = self.next_id()
+        attachment.url = url
+        attachment.proxy_url = url
+        attachment.filename = filename
+        attachment.size = size
+        attachment.content_type = content_type
+        attachment.width = attachment.height = None
+        attachment.ephemeral = True
+        return attachment
+
+
+# --------------------------------------------------------------------------------------------------
+# The CDN
+
+
+class FakeCdn:
+    """A loopback aiohttp server serving uploads at signed-looking URLs, like Discord's CDN
+    (``?ex=..&is=..&hm=<signature>``). Requests are logged to ``calls`` as "cdn:<filename>"."""
+
+    def __init__(self, calls: list[str] | None = None) -> None:
+        self.calls = calls if calls is not None else []
+        self.signature = secrets.token_hex(16)
+        self._files: dict[str, bytes] = {}
+        self._status: dict[str, int] = {}
+        self._runner: web.AppRunner | None = None
+        self._origin: str | None = None
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_get("/attachments/{key}/{name}", self._serve)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self._origin = f"http://127.0.0.1:{port}"
+
+    async def close(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    async def __aenter__(self) -> FakeCdn:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    @property
+    def origin(self) -> str:
+        assert self._origin is not None, "start() the server first"
+        return self._origin
+
+    def add(self, data: bytes, filename: str, *, status: int = 200) -> str:
+        """Serve `data` as `filename`; returns its signed URL."""
+        key = secrets.token_hex(6)
+        self._files[key] = data
+        self._status[key] = status
+        return (
+            f"{self.origin}/attachments/{key}/{filename}"
+            f"?ex=6a000000&is=69ff0000&hm={self.signature}&"
+        )
+
+    async def _serve(self, request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        self.calls.append(f"cdn:{name}")
+        key = request.match_info["key"]
+        if key not in self._files:
+            return web.Response(status=404)
+        status = self._status[key]
+        if status != 200:
+            return web.Response(status=status, text="gone")
+        return web.Response(body=self._files[key], content_type="application/octet-stream")
+
+
+def upload(
+    world: FakeDiscord, cdn: FakeCdn, path: Path, *, filename: str | None = None, **kw: Any
+) -> Mock:
+    """Serve a file from the CDN and return the Attachment that points at it. Keywords:
+    `size` (declared size, default the real one), `status` (HTTP status served)."""
+    data = path.read_bytes()
+    name = filename or path.name
+    url = cdn.add(data, name, status=kw.pop("status", 200))
+    size = kw.pop("size", len(data))
+    return world.attachment(url, filename=name, size=size, **kw)
+
+
+# --------------------------------------------------------------------------------------------------
+# The Discord layer wired to real services, for tests and the benchmark
+
+
+@dataclass
+class Harness:
+    """The cogs' collaborators as the bot wires them: real services (SQLite, quota, jobs, the
+    runner, not started), a DiscordNotifier on a fake bot, and the /animate cog."""
+
+    world: FakeDiscord
+    cdn: FakeCdn
+    settings: Settings
+    services: Services
+    bot: Mock
+    notifier: DiscordNotifier
+    cog: AnimateCog
+
+    def interaction(
+        self,
+        user_id: int = 1,
+        *,
+        guild_id: int | None = 10,
+        channel_id: int = 100,
+        role_ids: Iterable[int] = (),
+        **kw: Any,
+    ) -> Mock:
+        """An interaction from a member of `guild_id`, or from a user in a DM when it is None."""
+        if guild_id is None:
+            user = self.world.user(user_id)
+        else:
+            user = self.world.member(user_id, guild_id, role_ids)
+        return self.world.interaction(
+            user=user, guild_id=guild_id, channel_id=channel_id, client=self.bot, **kw
+        )
+
+    def upload(self, path: Path, **kw: Any) -> Mock:
+        return upload(self.world, self.cdn, path, **kw)
+
+    async def animate(
+        self,
+        interaction: Mock,
+        image: Mock,
+        video: Mock,
+        orientation: str = "image",
+        mode: str = "std",
+        prompt: str | None = None,
+    ) -> None:
+        """Invoke /animate as the command tree does: an exception goes to the tree's handler,
+        wrapped in CommandInvokeError."""
+        command = self.cog.animate
+        try:
+            await command.callback(self.cog, interaction, image, video, orientation, mode, prompt)
+        except Exception as exc:  # noqa: BLE001 - mirrors discord.py's tree
+            await on_app_command_error(interaction, app_commands.CommandInvokeError(command, exc))
+
+
+async def build_harness(
+    *,
+    settings: Settings,
+    db: Database,
+    session: aiohttp.ClientSession,
+    cdn: FakeCdn,
+    world: FakeDiscord | None = None,
+    owner_ids: Iterable[int] = (),
+    publish_image: Any = None,
+) -> Harness:
+    """Wire the Discord layer around real services. `settings` must allow `cdn.origin`."""
+    world = world or FakeDiscord()
+    cdn.calls = world.calls  # downloads join the one ordered log
+    bot = world.bot(owner_ids=owner_ids)
+    notifier = DiscordNotifier(bot)
+    services = build_services(settings=settings, db=db, session=session, notifier=notifier)
+    bot.services = services
+    bot.settings = settings
+    cog = AnimateCog(
+        settings=settings,
+        session=session,
+        allowlist=services.allowlist,
+        jobs=services.jobs,
+        notifier=notifier,
+        is_owner=bot.is_owner,
+        publish_image=publish_image,
+    )
+    return Harness(world, cdn, settings, services, bot, notifier, cog)

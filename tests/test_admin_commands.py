@@ -1,0 +1,337 @@
+"""`/animate-admin`, invoked the way the command tree would call each callback: refusals for
+non-admins even when a command is invoked directly, and each command's effect and reply."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from types import SimpleNamespace
+from typing import Any
+from unittest.mock import Mock
+
+import pytest
+
+from db.audit import AuditRepository
+from db.connection import Database
+from db.jobs import JobsRepository, JobState
+from services.alerts import AlertService
+from services.controls import ControlService
+from services.quota import DAY, Blocked, ChannelNotAllowed, Paused, QuotaService, Requester
+from services.stats import StatsService
+from settings import Settings
+from tests.helpers import new_job
+
+with warnings.catch_warnings():
+    # discord.py imports the stdlib audioop module (voice), deprecated since Python 3.11.
+    warnings.simplefilter("ignore", DeprecationWarning)
+    import discord
+    from discord import app_commands
+
+    from cogs.admin import AdminCog
+    from tests.fakes.discord_fakes import FakeDiscord, Sent
+
+NOW = 100 * DAY + 12 * 3600
+GUILD = 10
+CHANNEL, OTHER_CHANNEL = 100, 200
+ADMIN, MEMBER, OWNER, TARGET = 900, 901, 42, 1
+ROLE = 555
+CONTROL_TABLES = ("audit_log", "guild_settings", "role_limits", "user_limits", "allowed_channels")
+
+
+class Clock:
+    def __call__(self) -> float:
+        return NOW
+
+
+def cog_services(db: Database, settings: Settings) -> SimpleNamespace:
+    """The services the admin and owner cogs use, as Services will hold them."""
+    clock = Clock()
+    runner = Mock(spec=["paused_reason", "resume_provider"])
+    runner.paused_reason = None
+    return SimpleNamespace(
+        settings=settings,
+        db=db,
+        controls=ControlService(db, settings, clock=clock),
+        stats=StatsService(db, clock=clock),
+        alerts=AlertService(db, settings, clock=clock),
+        quota=QuotaService(db, settings, clock=clock),
+        runner=runner,
+        client=None,
+    )
+
+
+@pytest.fixture
+def admin_settings(make_settings: Callable[..., Settings]) -> Settings:
+    return make_settings(owner_ids=frozenset({OWNER}))
+
+
+@pytest.fixture
+def world() -> FakeDiscord:
+    return FakeDiscord()
+
+
+@pytest.fixture
+def services(db: Database, admin_settings: Settings) -> SimpleNamespace:
+    return cog_services(db, admin_settings)
+
+
+@pytest.fixture
+def cog(world: FakeDiscord, services: SimpleNamespace) -> AdminCog:
+    return AdminCog(world.bot(services))
+
+
+def invoke(
+    world: FakeDiscord,
+    cog: AdminCog,
+    user_id: int = ADMIN,
+    *,
+    manage_guild: bool = True,
+    guild_id: int | None = GUILD,
+    role_ids: tuple[int, ...] = (),
+) -> Any:
+    user = world.member(user_id, GUILD, role_ids) if guild_id else world.user(user_id)
+    return world.interaction(
+        user=user,
+        guild_id=guild_id,
+        channel_id=CHANNEL,
+        client=cog.bot,
+        manage_guild=manage_guild,
+        command="animate-admin",
+    )
+
+
+def reply_of(world: FakeDiscord) -> Sent:
+    [*_, last] = world.followups()
+    assert last.ephemeral, "admin replies are private"
+    return last
+
+
+def role(role_id: int = ROLE, *, default: bool = False) -> Any:
+    fake = Mock(spec=discord.Role)
+    fake.id = role_id
+    fake.is_default = Mock(return_value=default)
+    return fake
+
+
+def argument_for(param: app_commands.Parameter, world: FakeDiscord) -> Any:
+    kind = param.type
+    if kind is discord.AppCommandOptionType.user:
+        return world.member(TARGET, GUILD)
+    if kind is discord.AppCommandOptionType.role:
+        return role()
+    if kind is discord.AppCommandOptionType.channel:
+        return world.channel(OTHER_CHANNEL)
+    if kind is discord.AppCommandOptionType.integer:
+        return 5
+    if kind is discord.AppCommandOptionType.boolean:
+        return False
+    return "reason"
+
+
+def every_command(cog: AdminCog) -> list[app_commands.Command[Any, ..., Any]]:
+    group = cog.__cog_app_commands_group__
+    assert group is not None
+    return [c for c in group.walk_commands() if isinstance(c, app_commands.Command)]
+
+
+async def control_rows(db: Database) -> int:
+    total = 0
+    for table in CONTROL_TABLES:
+        total += await db.fetchval(f"SELECT COUNT(*) FROM {table}")  # noqa: S608 - fixed names
+    return total
+
+
+# --- who may ------------------------------------------------------------------------------------
+async def test_every_command_refuses_a_member_without_manage_server(world, cog, db) -> None:  # type: ignore[no-untyped-def]
+    commands = every_command(cog)
+    assert len(commands) == 17
+    for command in commands:
+        interaction = invoke(world, cog, MEMBER, manage_guild=False)
+        args = {p.name: argument_for(p, world) for p in command.parameters}
+        await command.callback(cog, interaction, **args)
+        reply = reply_of(world)
+        assert "Manage Server" in reply.text, command.qualified_name
+        assert reply.embed is not None and reply.embed.colour == discord.Colour.red()
+    assert "defer" not in world.calls
+    assert len(world.followups()) == len(commands)
+    assert await control_rows(db) == 0
+
+
+async def test_refused_outside_a_server(world, cog, db) -> None:  # type: ignore[no-untyped-def]
+    interaction = invoke(world, cog, guild_id=None)
+    await AdminCog.pause.callback(cog, interaction)
+    assert "works in a server only" in reply_of(world).text
+    assert await control_rows(db) == 0
+
+
+async def test_bot_owner_without_manage_server_may(world, cog, db) -> None:  # type: ignore[no-untyped-def]
+    await AdminCog.pause.callback(cog, invoke(world, cog, OWNER, manage_guild=False))
+    assert "Server pause updated" in reply_of(world).text
+
+
+async def test_application_team_owner_may(world, db, make_settings) -> None:  # type: ignore[no-untyped-def]
+    services = cog_services(db, make_settings())  # no OWNER_IDS: ask Discord
+    cog = AdminCog(world.bot(services, owner_ids=[OWNER]))
+    await AdminCog.pause.callback(cog, invoke(world, cog, OWNER, manage_guild=False))
+    assert "Server pause updated" in reply_of(world).text
+    await AdminCog.resume.callback(cog, invoke(world, cog, MEMBER, manage_guild=False))
+    assert "Manage Server" in reply_of(world).text
+
+
+def test_group_is_hidden_from_members_and_guild_only(cog) -> None:  # type: ignore[no-untyped-def]
+    group = cog.__cog_app_commands_group__
+    assert group.name == "animate-admin" and group.guild_only
+    assert group.default_permissions == discord.Permissions(manage_guild=True)
+    for command in every_command(cog):
+        assert 0 < len(command.description) <= 100, command.qualified_name
+        assert all(len(p.description) <= 100 for p in command.parameters)
+
+
+# --- what they do -------------------------------------------------------------------------------
+async def test_limits_set_and_reset(world, cog, services) -> None:  # type: ignore[no-untyped-def]
+    await AdminCog.limits.callback(cog, invoke(world, cog), daily=30, monthly=None, active=1)
+    reply = reply_of(world)
+    assert reply.embed is not None
+    fields = {f.name: f.value for f in reply.embed.fields}
+    assert fields == {"Before": "bot defaults", "Now": "daily 30 s · 30-day default · at once 1"}
+    await AdminCog.limits.callback(cog, invoke(world, cog), reset=True)
+    assert "bot defaults" in reply_of(world).text
+    [latest, first] = await services.controls.audit_log(GUILD)
+    assert (latest.actor_id, first.actor_id) == (ADMIN, ADMIN)
+
+
+async def test_limits_without_values_is_a_friendly_refusal(world, cog) -> None:  # type: ignore[no-untyped-def]
+    await AdminCog.limits.callback(cog, invoke(world, cog))
+    assert "Give at least one value" in reply_of(world).text
+
+
+async def test_role_tier_set_and_remove(world, cog, services) -> None:  # type: ignore[no-untyped-def]
+    await AdminCog.tier_set.callback(cog, invoke(world, cog), role(), 120, 900, 3)
+    reply = reply_of(world)
+    assert "Role tier updated" in reply.text and f"<@&{ROLE}>" in reply.text
+    who = Requester(TARGET, GUILD, role_ids=frozenset({ROLE}))
+    assert (await services.quota.usage(who)).limits.daily_seconds == 120
+    await AdminCog.tier_remove.callback(cog, invoke(world, cog), role())
+    assert (await services.quota.usage(who)).limits.daily_seconds == 60
+    await AdminCog.tier_remove.callback(cog, invoke(world, cog), role())
+    assert "has no tier" in reply_of(world).text
+
+
+async def test_role_tier_for_everyone_points_to_limits(world, cog, db) -> None:  # type: ignore[no-untyped-def]
+    await AdminCog.tier_set.callback(cog, invoke(world, cog), role(GUILD, default=True), 1, 1, 1)
+    assert "/animate-admin limits" in reply_of(world).text
+    assert await control_rows(db) == 0
+
+
+async def test_user_limit_set_and_clear(world, cog, services) -> None:  # type: ignore[no-untyped-def]
+    target = world.member(TARGET, GUILD)
+    await AdminCog.user_limit_set.callback(cog, invoke(world, cog), target, daily=7)
+    assert "Personal limits updated" in reply_of(world).text
+    usage = await services.quota.usage(Requester(TARGET, GUILD))
+    assert usage.limits.daily_seconds == 7
+    await AdminCog.user_limit_clear.callback(cog, invoke(world, cog), target)
+    assert (await services.quota.usage(Requester(TARGET, GUILD))).limits.daily_seconds == 60
+
+
+async def test_block_refuses_the_member_until_unblocked(world, cog, services) -> None:  # type: ignore[no-untyped-def]
+    target = world.member(TARGET, GUILD)
+    await AdminCog.block.callback(cog, invoke(world, cog), target, "spam")
+    assert "blocked (spam)" in reply_of(world).text
+    with pytest.raises(Blocked, match="spam"):
+        await services.quota.enqueue(new_job(created_at=NOW), Requester(TARGET, GUILD, CHANNEL))
+    await AdminCog.unblock.callback(cog, invoke(world, cog), target)
+    assert "not blocked" in reply_of(world).text
+    await services.quota.enqueue(new_job(created_at=NOW), Requester(TARGET, GUILD, CHANNEL))
+
+
+async def test_bots_and_owners_cannot_be_blocked(world, cog, db) -> None:  # type: ignore[no-untyped-def]
+    bot_user = world.member(77, GUILD)
+    bot_user.bot = True
+    await AdminCog.block.callback(cog, invoke(world, cog), bot_user)
+    assert "Bots" in reply_of(world).text
+    await AdminCog.block.callback(cog, invoke(world, cog), world.member(OWNER, GUILD))
+    assert "owners" in reply_of(world).text
+    assert await control_rows(db) == 0
+
+
+async def test_channels_allow_list_disallow(world, cog, services) -> None:  # type: ignore[no-untyped-def]
+    await AdminCog.channel_allow.callback(cog, invoke(world, cog), world.channel(CHANNEL))
+    assert f"<#{CHANNEL}>" in reply_of(world).text
+    with pytest.raises(ChannelNotAllowed):
+        await services.quota.enqueue(new_job(created_at=NOW), Requester(1, GUILD, OTHER_CHANNEL))
+    await AdminCog.channel_list.callback(cog, invoke(world, cog))
+    assert reply_of(world).embed.description == f"<#{CHANNEL}>"
+    await AdminCog.channel_disallow.callback(cog, invoke(world, cog), world.channel(CHANNEL))
+    assert "every channel" in reply_of(world).text
+    await AdminCog.channel_disallow.callback(cog, invoke(world, cog), world.channel(CHANNEL))
+    assert "not on the list" in reply_of(world).text
+
+
+async def test_pause_and_resume(world, cog, services) -> None:  # type: ignore[no-untyped-def]
+    await AdminCog.pause.callback(cog, invoke(world, cog))
+    with pytest.raises(Paused):
+        await services.quota.enqueue(new_job(created_at=NOW), Requester(1, GUILD, CHANNEL))
+    await AdminCog.pause.callback(cog, invoke(world, cog))
+    assert "no change" in reply_of(world).text
+    await AdminCog.resume.callback(cog, invoke(world, cog))
+    await services.quota.enqueue(new_job(created_at=NOW), Requester(1, GUILD, CHANNEL))
+
+
+async def test_reset_usage(world, cog, services) -> None:  # type: ignore[no-untyped-def]
+    await services.quota.enqueue(
+        new_job(user_id=TARGET, created_at=NOW - 60), Requester(TARGET, GUILD)
+    )
+    await AdminCog.reset_usage.callback(cog, invoke(world, cog), world.member(TARGET, GUILD))
+    assert "5 s today" in reply_of(world).text
+    assert (await services.quota.usage(Requester(TARGET, GUILD))).used_today == 0
+
+
+async def test_usage_shows_limits_from_roles_and_recent_jobs(world, cog, services) -> None:  # type: ignore[no-untyped-def]
+    await services.controls.set_role_tier(GUILD, ADMIN, ROLE, daily=90, monthly=900, max_active=2)
+    job_id = await services.quota.enqueue(
+        new_job(user_id=TARGET, created_at=NOW - 60), Requester(TARGET, GUILD)
+    )
+    member = world.member(TARGET, GUILD, role_ids=(ROLE,))
+    await AdminCog.usage.callback(cog, invoke(world, cog), member)
+    text = reply_of(world).text
+    assert "Daily: 5 s of 90 s" in text and "From: role" in text
+    assert f"#{job_id} · queued · 5 s" in text
+
+
+async def test_settings_overview(world, cog, services) -> None:  # type: ignore[no-untyped-def]
+    await services.controls.set_server_limits(GUILD, ADMIN, daily=30)
+    await services.controls.set_role_tier(GUILD, ADMIN, ROLE, daily=90, monthly=900, max_active=2)
+    await AdminCog.show_settings.callback(cog, invoke(world, cog))
+    text = reply_of(world).text
+    assert "Daily: 30 s" in text and "30-day: 600 s (bot default)" in text
+    assert f"<@&{ROLE}>: daily 90 s" in text and "Every channel" in text
+
+
+async def test_stats_with_chart(world, cog, db) -> None:  # type: ignore[no-untyped-def]
+    jobs = JobsRepository(db)
+    job_id = await jobs.insert(new_job(created_at=NOW - 600))
+    await jobs.transition(job_id, JobState.QUEUED, JobState.SUCCEEDED, NOW, charged_seconds=5.0)
+    await AdminCog.stats.callback(cog, invoke(world, cog))
+    assert world.calls[0] == "defer"
+    reply = reply_of(world)
+    assert reply.file_name == "stats.png" and reply.file_size
+    assert reply.embed is not None and reply.embed.image.url == "attachment://stats.png"
+    assert "24 h: 5 s" in reply.text and "Median request → clip" in reply.text
+
+
+async def test_stats_without_data_has_no_chart(world, cog) -> None:  # type: ignore[no-untyped-def]
+    await AdminCog.stats.callback(cog, invoke(world, cog))
+    reply = reply_of(world)
+    assert reply.file_name is None and "None yet." in reply.text
+
+
+async def test_audit_shows_latest_changes(world, cog, db) -> None:  # type: ignore[no-untyped-def]
+    await AdminCog.audit.callback(cog, invoke(world, cog))
+    assert "No changes recorded yet." in reply_of(world).text
+    await AdminCog.pause.callback(cog, invoke(world, cog))
+    await AdminCog.block.callback(cog, invoke(world, cog), world.member(TARGET, GUILD), None)
+    await AdminCog.audit.callback(cog, invoke(world, cog), count=5)
+    text = reply_of(world).text
+    assert text.index("**Block**") < text.index("**Server pause**")  # newest first
+    assert f"<@{ADMIN}>" in text and "running → paused" in text
+    assert len(await AuditRepository(db).latest(GUILD)) == 2

@@ -1,0 +1,256 @@
+"""`/animate-owner`: only owners may, even a server administrator is refused; each command's
+effect on the bot-wide switches, the DM scope, the provider figures and command publishing."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from types import SimpleNamespace
+from typing import Any
+from unittest.mock import AsyncMock, Mock
+
+import pytest
+
+from db.connection import Database
+from db.policy import PolicyRepository
+from services.alerts import AlertTarget
+from services.modelslab import ModelsLabClient, OperatorError, WalletBalance
+from services.quota import (
+    STATE_GLOBAL_PAUSED,
+    Blocked,
+    Paused,
+    Requester,
+    global_cap,
+)
+from settings import Settings
+from tests.helpers import new_job
+from tests.test_admin_commands import CONTROL_TABLES, NOW, argument_for, cog_services
+
+with warnings.catch_warnings():
+    # discord.py imports the stdlib audioop module (voice), deprecated since Python 3.11.
+    warnings.simplefilter("ignore", DeprecationWarning)
+    import discord
+    from discord import app_commands
+
+    from cogs.owner import OwnerCog
+    from tests.fakes.discord_fakes import FakeDiscord, Sent, http_error
+
+GUILD, CHANNEL, ALERT_CHANNEL = 10, 100, 300
+OWNER, ADMIN, TARGET = 42, 900, 1
+
+
+@pytest.fixture
+def owner_settings(make_settings: Callable[..., Settings]) -> Settings:
+    return make_settings(owner_ids=frozenset({OWNER}), global_daily_seconds_cap=600)
+
+
+@pytest.fixture
+def world() -> FakeDiscord:
+    return FakeDiscord()
+
+
+@pytest.fixture
+def services(db: Database, owner_settings: Settings) -> SimpleNamespace:
+    services = cog_services(db, owner_settings)
+    client = Mock(spec=ModelsLabClient)
+    client.wallet_balance = AsyncMock(return_value=WalletBalance(balance=43.6, currency="USD"))
+    client.processing_count = AsyncMock(return_value=2)
+    services.client = client
+    return services
+
+
+@pytest.fixture
+def cog(world: FakeDiscord, services: SimpleNamespace) -> OwnerCog:
+    bot = world.bot(services)
+    bot.tree = Mock(spec=app_commands.CommandTree)
+    bot.tree.sync = AsyncMock(return_value=[object(), object(), object()])
+    bot.get_channel = Mock(side_effect=world.channel)
+    return OwnerCog(bot)
+
+
+def invoke(world: FakeDiscord, cog: OwnerCog, user_id: int = OWNER, **kw: Any) -> Any:
+    return world.interaction(
+        user=world.member(user_id, GUILD),
+        guild_id=GUILD,
+        channel_id=CHANNEL,
+        client=cog.bot,
+        command="animate-owner",
+        **kw,
+    )
+
+
+def reply_of(world: FakeDiscord) -> Sent:
+    [*_, last] = world.followups()
+    assert last.ephemeral, "owner replies are private"
+    return last
+
+
+def every_command(cog: OwnerCog) -> list[app_commands.Command[Any, ..., Any]]:
+    group = cog.__cog_app_commands_group__
+    assert group is not None
+    return [c for c in group.walk_commands() if isinstance(c, app_commands.Command)]
+
+
+async def stored_rows(db: Database) -> int:
+    total = 0
+    for table in (*CONTROL_TABLES, "bot_state"):
+        total += await db.fetchval(f"SELECT COUNT(*) FROM {table}")  # noqa: S608 - fixed names
+    return total
+
+
+# --- who may ------------------------------------------------------------------------------------
+async def test_every_command_refuses_non_owners_even_server_admins(
+    world, cog, db, services
+) -> None:  # type: ignore[no-untyped-def]
+    commands = every_command(cog)
+    assert len(commands) == 20
+    for command in commands:
+        interaction = invoke(world, cog, ADMIN, manage_guild=True)
+        args = {p.name: argument_for(p, world) for p in command.parameters}
+        await command.callback(cog, interaction, **args)
+        assert "Only the bot's owners" in reply_of(world).text, command.qualified_name
+    assert "defer" not in world.calls
+    assert await stored_rows(db) == 0
+    services.runner.resume_provider.assert_not_called()
+    cog.bot.tree.sync.assert_not_awaited()
+    services.client.wallet_balance.assert_not_awaited()
+
+
+async def test_team_owner_from_the_application(world, db, make_settings) -> None:  # type: ignore[no-untyped-def]
+    services = cog_services(db, make_settings())  # no OWNER_IDS
+    cog = OwnerCog(world.bot(services, owner_ids=[OWNER]))
+    await OwnerCog.pause.callback(cog, invoke(world, cog))
+    assert "Global pause updated" in reply_of(world).text
+
+
+def test_group_is_hidden_from_non_administrators(cog) -> None:  # type: ignore[no-untyped-def]
+    group = cog.__cog_app_commands_group__
+    assert group.name == "animate-owner" and group.guild_only
+    assert group.default_permissions == discord.Permissions(administrator=True)
+    for command in every_command(cog):
+        assert 0 < len(command.description) <= 100, command.qualified_name
+
+
+# --- switches -----------------------------------------------------------------------------------
+async def test_pause_and_resume(world, cog, db, services) -> None:  # type: ignore[no-untyped-def]
+    await OwnerCog.pause.callback(cog, invoke(world, cog))
+    assert await PolicyRepository(db).get_state(STATE_GLOBAL_PAUSED) == "1"
+    with pytest.raises(Paused, match="operator"):
+        await services.quota.enqueue(new_job(created_at=NOW), Requester(TARGET, GUILD))
+    services.runner.paused_reason = "no_credits"
+    await OwnerCog.resume.callback(cog, invoke(world, cog))
+    assert await PolicyRepository(db).get_state(STATE_GLOBAL_PAUSED) is None
+    services.runner.resume_provider.assert_called_once_with()
+    text = reply_of(world).text
+    assert "paused" in text and "running" in text and "out of credits" in text
+
+
+async def test_resume_after_a_provider_pause_alone(world, cog, services) -> None:  # type: ignore[no-untyped-def]
+    await OwnerCog.resume.callback(cog, invoke(world, cog))
+    services.runner.resume_provider.assert_called_once_with()
+    assert "no change" in reply_of(world).text
+
+
+async def test_cap_set_off_default(world, cog, db, owner_settings) -> None:  # type: ignore[no-untyped-def]
+    await OwnerCog.cap_set.callback(cog, invoke(world, cog), 120)
+    assert await global_cap(db, owner_settings) == 120
+    assert "120 s per 24 h" in reply_of(world).text
+    await OwnerCog.cap_off.callback(cog, invoke(world, cog))
+    assert await global_cap(db, owner_settings) is None
+    await OwnerCog.cap_default.callback(cog, invoke(world, cog))
+    assert await global_cap(db, owner_settings) == 600
+    assert "(configuration)" in reply_of(world).text
+
+
+async def test_status(world, cog, services) -> None:  # type: ignore[no-untyped-def]
+    await services.quota.enqueue(new_job(created_at=NOW, cost_seconds=60.0), Requester(1, GUILD))
+    await OwnerCog.status.callback(cog, invoke(world, cog))
+    text = reply_of(world).text
+    assert "running" in text and "no trouble" in text
+    assert "600 s per 24 h (configuration)" in text and "60 s in the last 24 h (10%)" in text
+    assert "owners' DMs" in text
+
+
+# --- provider -----------------------------------------------------------------------------------
+async def test_balance_and_queue(world, cog, services) -> None:  # type: ignore[no-untyped-def]
+    await services.quota.enqueue(new_job(created_at=NOW), Requester(1, GUILD))
+    await OwnerCog.balance.callback(cog, invoke(world, cog))
+    assert world.calls[0] == "defer"
+    text = reply_of(world).text
+    assert "43.60 USD" in text and "Running at ModelsLab\n2" in text
+    assert "1 queued" in text and "Oldest waiting since" in text
+
+
+async def test_balance_when_modelslab_refuses(world, cog, services) -> None:  # type: ignore[no-untyped-def]
+    services.client.wallet_balance.side_effect = OperatorError(
+        "ModelsLab rejected the API key", reason="invalid_key"
+    )
+    services.runner.paused_reason = "invalid_key"
+    await OwnerCog.balance.callback(cog, invoke(world, cog))
+    text = reply_of(world).text
+    assert "unavailable: ModelsLab rejected the API key" in text
+    assert "Bot queue\nEmpty." in text and "held back" in text
+
+
+# --- alerts -------------------------------------------------------------------------------------
+async def test_alert_targets(world, cog, services) -> None:  # type: ignore[no-untyped-def]
+    await OwnerCog.alerts_channel.callback(cog, invoke(world, cog), world.channel(ALERT_CHANNEL))
+    assert await services.alerts.get_target() == AlertTarget("channel", ALERT_CHANNEL)
+    await OwnerCog.alerts_dm.callback(cog, invoke(world, cog))
+    assert await services.alerts.get_target() == AlertTarget("dm", OWNER)
+    await OwnerCog.alerts_dm.callback(cog, invoke(world, cog), world.user(7))
+    assert await services.alerts.get_target() == AlertTarget("dm", 7)
+    await OwnerCog.alerts_owners.callback(cog, invoke(world, cog))
+    assert await services.alerts.get_target() is None
+
+
+async def test_alert_test_reaches_the_channel(world, cog, services) -> None:  # type: ignore[no-untyped-def]
+    await services.alerts.set_target(AlertTarget("channel", ALERT_CHANNEL))
+    await OwnerCog.alerts_test.callback(cog, invoke(world, cog))
+    [alert] = world.sent_in(ALERT_CHANNEL)
+    assert "Test alert requested by" in alert.text
+    assert "Test alert sent" in reply_of(world).text
+
+
+# --- the DM scope -------------------------------------------------------------------------------
+async def test_dm_scope_commands(world, cog, db, services) -> None:  # type: ignore[no-untyped-def]
+    user = world.user(TARGET)
+    await OwnerCog.dm_limits.callback(cog, invoke(world, cog), user, daily=7)
+    row = await db.fetchone("SELECT guild_key, daily_seconds FROM user_limits")
+    assert (row["guild_key"], row["daily_seconds"]) == (0, 7)
+    await OwnerCog.dm_usage.callback(cog, invoke(world, cog), user)
+    assert "Daily: 0 s of 7 s" in reply_of(world).text and "personal limit" in reply_of(world).text
+    await OwnerCog.dm_block.callback(cog, invoke(world, cog), user, "abuse")
+    with pytest.raises(Blocked):
+        await services.quota.enqueue(
+            new_job(guild_id=None, created_at=NOW), Requester(TARGET, None)
+        )
+    await services.quota.enqueue(new_job(created_at=NOW), Requester(TARGET, GUILD))  # servers: ok
+    await OwnerCog.dm_unblock.callback(cog, invoke(world, cog), user)
+    dm_job = new_job(guild_id=None, created_at=NOW - 60, cost_seconds=5.0)
+    await services.quota.enqueue(dm_job, Requester(TARGET, None))
+    await OwnerCog.dm_reset_usage.callback(cog, invoke(world, cog), user)
+    assert "5 s today" in reply_of(world).text
+    await OwnerCog.dm_clear_limits.callback(cog, invoke(world, cog), user)
+    await OwnerCog.audit.callback(cog, invoke(world, cog))
+    text = reply_of(world).text
+    for title in ("Personal limits", "Block", "Unblock", "Usage reset"):
+        assert f"**{title}**" in text
+
+
+# --- insight and upkeep -------------------------------------------------------------------------
+async def test_global_stats(world, cog, services) -> None:  # type: ignore[no-untyped-def]
+    await services.quota.enqueue(new_job(created_at=NOW), Requester(1, GUILD))
+    await services.quota.enqueue(new_job(guild_id=None, created_at=NOW), Requester(1, None))
+    await OwnerCog.stats.callback(cog, invoke(world, cog))
+    text = reply_of(world).text
+    assert "all servers and DMs" in text and "2 queued" in text
+
+
+async def test_sync(world, cog) -> None:  # type: ignore[no-untyped-def]
+    await OwnerCog.sync.callback(cog, invoke(world, cog))
+    cog.bot.tree.sync.assert_awaited_once_with()
+    assert "Published 3 commands" in reply_of(world).text
+    cog.bot.tree.sync.side_effect = http_error(discord.HTTPException, 429, 30034)
+    await OwnerCog.sync.callback(cog, invoke(world, cog))
+    assert "Discord refused the sync (429)" in reply_of(world).text
