@@ -49,9 +49,10 @@ class AnimateBot(commands.Bot):
         self.services: Services  # built in setup_hook, once the client exists
 
     async def setup_hook(self) -> None:
-        notifier = DiscordNotifier(self, alerts=AlertDispatcher(self))
+        # The cogs use the Discord-specific side of the notifier (interactions, cancel notices).
+        self.notifier = DiscordNotifier(self, alerts=AlertDispatcher(self))
         self.services = build_services(
-            settings=self.settings, db=self.db, session=self.session, notifier=notifier
+            settings=self.settings, db=self.db, session=self.session, notifier=self.notifier
         )
         for name in EXTENSIONS:
             await self.load_extension(name)
@@ -74,8 +75,11 @@ def setup_logging(level: str) -> None:
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    # discord.py's HTTP layer logs at DEBUG with request details; keep it quieter.
-    logging.getLogger("discord.http").setLevel(max(logging.INFO, logging.getLevelName(level)))
+    # At DEBUG these log request details and SQL parameters (signed attachment URLs): never below
+    # INFO, whatever LOG_LEVEL says.
+    floor = max(logging.INFO, logging.getLevelName(level))
+    for noisy in ("discord.http", "discord.gateway", "aiosqlite"):
+        logging.getLogger(noisy).setLevel(floor)
 
 
 async def check(settings: Settings) -> int:

@@ -128,9 +128,6 @@ class DiscordNotifier:
         self._interactions: dict[int, discord.Interaction] = {}
         self._status: dict[int, _Status] = {}
         self._refused_until: dict[tuple[str, int], float] = {}
-        # bot.py builds the notifier before the services and keeps no reference to it; the cogs
-        # need it (remember_interaction, cancel), so it makes itself known on the bot.
-        bot.notifier = self  # type: ignore[attr-defined]
 
     @property
     def _services(self) -> Services:
@@ -302,6 +299,9 @@ class DiscordNotifier:
             receipt, message = await self._deliver(job, clip, made_smaller)
         finally:
             await asyncio.to_thread(_remove_files, [p for p in made_smaller.values() if p])
+        if receipt.message_id is not None:
+            # Recorded at once: a crash before the runner marks the job done must not repost.
+            await self._services.jobs.record_delivery(job.id, receipt.method, receipt.message_id)
         result_url = getattr(message, "jump_url", None) if message is not None else None
         await self._show(job, done_card(job, result_url))
         self._forget(job.id)

@@ -127,6 +127,10 @@ class JobService:
     async def set_status_message(self, job_id: int, message_id: int | None) -> None:
         await self._jobs.set_status_message(job_id, message_id)
 
+    async def record_delivery(self, job_id: int, method: str, message_id: int | None) -> None:
+        """Note the posted clip's message at once, so no later attempt posts it again."""
+        await self._jobs.set_delivery(job_id, method, message_id)
+
     async def cancel(self, job_id: int, actor_id: int, actor_is_admin: bool) -> Job:
         """Cancel for its owner or an admin; refunds the reservation. Returns the updated job."""
         job = await self._require(job_id, actor_id, actor_is_admin, "cancel")
@@ -141,7 +145,7 @@ class JobService:
     async def retry(self, job_id: int, who: Requester, mode: str | None = None) -> Job:
         """Queue the same inputs again as a new job with a new reservation (in `mode` if given).
         Only the job's owner may: it spends their quota."""
-        job = await self._require(job_id, who.user_id, False, "run again")
+        job = await self._require(job_id, who.user_id, False, "re-run")
         if not job.state.is_terminal:
             raise JobActionRefused(f"Job #{job_id} is still {job.state.value}.")
         if job.media_purged_at is not None:

@@ -128,6 +128,10 @@ class Runner:
         """New work or a freed slot: look again now rather than at the next timer."""
         self._wake.set()
 
+    def is_working_on(self, job_id: int) -> bool:
+        """True while a step of this job (submit, poll, delivery, notices) is still running."""
+        return job_id in self._tasks
+
     @property
     def paused_reason(self) -> str | None:
         return self._paused

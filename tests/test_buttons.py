@@ -268,6 +268,7 @@ async def test_buttons_work_after_a_restart(
         bot = commands.Bot(command_prefix="!", intents=discord.Intents.none())
         bot.get_partial_messageable = world.bot().get_partial_messageable  # type: ignore[method-assign]
         notifier = DiscordNotifier(bot)  # type: ignore[arg-type]
+        bot.notifier = notifier  # type: ignore[attr-defined]
         bot.services = build_services(  # type: ignore[attr-defined]
             settings=button_settings, db=db, session=session, notifier=notifier
         )

@@ -56,7 +56,7 @@ async def until_finished(h: Harness, job_id: int) -> Job:
     while True:
         job = await h.services.jobs.get(job_id)
         assert job is not None
-        if job.state.is_terminal:
+        if job.state.is_terminal and not h.services.runner.is_working_on(job_id):
             return job
         if loop.time() > deadline:
             raise AssertionError(f"job {job_id} still {job.state.value}")

@@ -53,14 +53,17 @@ class Engine:
 
     async def until(self, job_id: int, *states: JobState, within: float = 5.0) -> Job:
         async def reached() -> bool:
-            return await self.state(job_id) in states
+            runner = self.services.runner
+            return await self.state(job_id) in states and not runner.is_working_on(job_id)
 
         await wait_for(reached, within)
         return await self.job(job_id)
 
     async def all_done(self, ids: list[int], within: float = 10.0) -> None:
         async def done() -> bool:
-            return all([(await self.state(i)).is_terminal for i in ids])
+            runner = self.services.runner
+            states = [await self.state(i) for i in ids]
+            return all(s.is_terminal for s in states) and not any(map(runner.is_working_on, ids))
 
         await wait_for(done, within)
 

@@ -561,6 +561,7 @@ async def build_harness(
     cdn.calls = world.calls  # downloads join the one ordered log
     bot = world.bot(owner_ids=owner_ids)
     notifier = DiscordNotifier(bot)
+    bot.notifier = notifier
     services = build_services(settings=settings, db=db, session=session, notifier=notifier)
     bot.services = services
     bot.settings = settings
