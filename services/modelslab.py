@@ -12,6 +12,7 @@ or a repr, and any provider text that echoes it back is redacted.
 
 from __future__ import annotations
 
+import base64
 import enum
 import json
 import logging
@@ -32,11 +33,14 @@ log = logging.getLogger(__name__)
 
 # Responses are small JSON envelopes; anything bigger is not an answer we can use.
 MAX_RESPONSE_BYTES = 1024 * 1024
+#: The largest image ``base64_to_url`` takes (the decoded bytes, before base64).
+UPLOAD_MAX_BYTES = 5 * 1024 * 1024
 
 OperatorReason = Literal["invalid_key", "no_credits", "forbidden"]
 
 _EMPTY_FIELD_ERRORS: Mapping[str, tuple[str, ...]] = MappingProxyType({})
 _REDACTED = "[redacted]"
+_MB = 1024 * 1024
 
 
 class ProviderState(enum.StrEnum):
@@ -211,6 +215,7 @@ class _Call(enum.Enum):
     SUBMIT = "submit"
     FETCH = "fetch"
     HELPER = "helper"
+    UPLOAD = "upload"  # safe to repeat, but a refusal is about the caller's data
 
 
 @dataclass(frozen=True)
@@ -336,6 +341,36 @@ class ModelsLabClient:
             )
         return int(count)
 
+    async def upload_image(self, data: bytes, *, mime_type: str = "image/png") -> str:
+        """Host an image at ModelsLab (``v6/base64_to_url``) and return its public URL, which
+        expires after about 24 hours.
+
+        Raises ``InputError`` (over :data:`UPLOAD_MAX_BYTES`, checked before any request, or
+        refused by ModelsLab; the message is meant for the user), ``OperatorError`` or
+        ``TransientError`` (the call is safe to repeat).
+        """
+        if not data:
+            raise ValueError("data must not be empty")
+        if not mime_type.startswith("image/"):
+            raise ValueError("mime_type must be an image type")
+        if len(data) > UPLOAD_MAX_BYTES:
+            # Rounded up, so a size just over the limit never reads as the limit itself.
+            found = math.ceil(len(data) * 10 / _MB) / 10
+            raise InputError(
+                f"Your image is {found:.1f} MB once prepared for the generator; the limit is "
+                f"{UPLOAD_MAX_BYTES // _MB} MB. Save it as a JPG or make it smaller."
+            )
+        encoded = base64.b64encode(data).decode("ascii")
+        body = {"key": self._api_key, "base64_string": f"data:{mime_type};base64,{encoded}"}
+        reply = await self._send(
+            f"{self._base_url}/v6/base64_to_url", body, _Call.UPLOAD, what="base64_to_url"
+        )
+        url = _first_url(self._helper_body(reply, _Call.UPLOAD).get("output"))
+        if url is None:
+            raise TransientError("base64_to_url answer has no URL", http_status=reply.http_status)
+        log.info("ModelsLab base64_to_url: %d bytes of %s hosted", len(data), mime_type)
+        return url
+
     # --- family plumbing ------------------------------------------------------------------------
 
     async def _post_task(self, task: str, payload: Mapping[str, Any]) -> ProviderJob:
@@ -426,16 +461,14 @@ class ModelsLabClient:
             raw_status=raw_status,
         )
 
-    def _helper_body(self, reply: _Reply) -> dict[str, Any]:
+    def _helper_body(self, reply: _Reply, call: _Call = _Call.HELPER) -> dict[str, Any]:
         if reply.body is None:
-            raise self._error_for_unusable_body(reply, _Call.HELPER)
+            raise self._error_for_unusable_body(reply, call)
         raw_status = _status_of(reply.body)
         is_2xx = 200 <= reply.http_status < 300
         if raw_status in _FAILED_STATUSES or not is_2xx:
             message, field_errors = self._message_of(reply.body)
-            error = self._error_for_failure(
-                reply, _Call.HELPER, message, field_errors, explicit=True
-            )
+            error = self._error_for_failure(reply, call, message, field_errors, explicit=True)
             raise error or TransientError(message or "ModelsLab call failed")
         return reply.body
 
@@ -456,10 +489,11 @@ class ModelsLabClient:
         text = message or f"ModelsLab answered HTTP {http} without a message"
         if kind is not None:
             return self._error_of_kind(kind, text, reply)
-        if call is _Call.SUBMIT:
+        if call is _Call.SUBMIT or call is _Call.UPLOAD:
             if explicit or 400 <= http < 500:
                 return InputError(text, http_status=http, field_errors=field_errors)
-            return OutcomeUnknownError(text, http_status=http)
+            if call is _Call.SUBMIT:
+                return OutcomeUnknownError(text, http_status=http)
         if call is _Call.FETCH and explicit:
             return None  # the job failed at the provider: a result, not an exception
         return TransientError(text, http_status=http, retry_after=_retry_after(reply))
@@ -472,9 +506,9 @@ class ModelsLabClient:
             kind = "transient"
         if kind is not None:
             return self._error_of_kind(kind, text, reply)
+        if (call is _Call.SUBMIT or call is _Call.UPLOAD) and 400 <= http < 500:
+            return InputError(text, http_status=http)
         if call is _Call.SUBMIT:
-            if 400 <= http < 500:
-                return InputError(text, http_status=http)
             # A 2xx (or anything odd) we cannot read: the job may well exist.
             return OutcomeUnknownError(text, http_status=http)
         return TransientError(text, http_status=http, retry_after=_retry_after(reply))

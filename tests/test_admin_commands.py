@@ -3,14 +3,16 @@ non-admins even when a command is invoked directly, and each command's effect an
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
 from unittest.mock import Mock
 
+import discord
 import pytest
+from discord import app_commands
 
+from cogs.admin import AdminCog
 from db.audit import AuditRepository
 from db.connection import Database
 from db.jobs import JobsRepository, JobState
@@ -19,16 +21,8 @@ from services.controls import ControlService
 from services.quota import DAY, Blocked, ChannelNotAllowed, Paused, QuotaService, Requester
 from services.stats import StatsService
 from settings import Settings
+from tests.fakes.discord_fakes import FakeDiscord, Sent
 from tests.helpers import new_job
-
-with warnings.catch_warnings():
-    # discord.py imports the stdlib audioop module (voice), deprecated since Python 3.11.
-    warnings.simplefilter("ignore", DeprecationWarning)
-    import discord
-    from discord import app_commands
-
-    from cogs.admin import AdminCog
-    from tests.fakes.discord_fakes import FakeDiscord, Sent
 
 NOW = 100 * DAY + 12 * 3600
 GUILD = 10

@@ -5,28 +5,22 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import warnings
 from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
 from unittest.mock import AsyncMock, MagicMock
 
+import discord
 import pytest
+from discord.ext import commands
 
+from cogs.alerts import AlertDispatcher
 from db.connection import Database
 from services.alerts import AlertService, AlertTarget
 from services.controls import ControlService
 from services.quota import DAY, QuotaExceeded, QuotaService, Requester
 from settings import Settings
 from tests.helpers import new_job
-
-with warnings.catch_warnings():
-    # discord.py imports the stdlib audioop module (voice), deprecated since Python 3.11.
-    warnings.simplefilter("ignore", DeprecationWarning)
-    import discord
-    from discord.ext import commands
-
-    from cogs.alerts import AlertDispatcher
 
 NOW = 100 * DAY
 OWNER, OTHER_OWNER = 42, 43

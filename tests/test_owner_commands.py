@@ -3,14 +3,16 @@ effect on the bot-wide switches, the DM scope, the provider figures and command 
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
 from unittest.mock import AsyncMock, Mock
 
+import discord
 import pytest
+from discord import app_commands
 
+from cogs.owner import OwnerCog
 from db.connection import Database
 from db.policy import PolicyRepository
 from services.alerts import AlertTarget
@@ -23,17 +25,9 @@ from services.quota import (
     global_cap,
 )
 from settings import Settings
+from tests.fakes.discord_fakes import FakeDiscord, Sent, http_error
 from tests.helpers import new_job
 from tests.test_admin_commands import CONTROL_TABLES, NOW, argument_for, cog_services
-
-with warnings.catch_warnings():
-    # discord.py imports the stdlib audioop module (voice), deprecated since Python 3.11.
-    warnings.simplefilter("ignore", DeprecationWarning)
-    import discord
-    from discord import app_commands
-
-    from cogs.owner import OwnerCog
-    from tests.fakes.discord_fakes import FakeDiscord, Sent, http_error
 
 GUILD, CHANNEL, ALERT_CHANNEL = 10, 100, 300
 OWNER, ADMIN, TARGET = 42, 900, 1

@@ -12,8 +12,11 @@ Jobs finish ``generation_seconds`` after their submit, measured on ``time_func``
 test can pass a manual clock and never sleep. Every request is recorded in ``requests`` (raw body
 kept, so tests can check the key travels in the body) with the HTTP status it was answered with.
 
+``POST /api/v6/base64_to_url`` hosts an image: the decoded bytes are kept in ``uploads`` and served
+back at the returned ``/uploads/<n>.<ext>`` URL.
+
 Fault names for ``script_faults(kind, faults)``; kind is "submit", "fetch", "wallet",
-"request_count" or "media"; one fault is consumed per request of that kind, then normal service:
+"request_count", "upload" or "media"; one fault is consumed per request of that kind, then normal service:
 
 - ``"<code>"`` (e.g. "500", "503", "401", "402", "403", "429"): the JSON error envelope with
   ModelsLab's documented message for that code ("429:<s>" sets retry_after).
@@ -32,7 +35,10 @@ Fault names for ``script_faults(kind, faults)``; kind is "submit", "fetch", "wal
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import json
+import re
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterator
@@ -55,7 +61,8 @@ OUTCOMES = (
     "submit_error",  # the submit answers {"status": "error", ...}; no job is created
 )
 ID_STYLES = ("int", "str", "fetch_result_only", "none")
-FAULT_KINDS = ("submit", "fetch", "wallet", "request_count", "media")
+FAULT_KINDS = ("submit", "fetch", "wallet", "request_count", "upload", "media")
+UPLOAD_MAX_BYTES = 5 * 1024 * 1024  # base64_to_url's documented limit, on the decoded bytes
 
 _STANDARD_MESSAGES = {
     400: "Unable to fetch image from provided URL",
@@ -79,6 +86,10 @@ _PROCESSING_MESSAGE = (
 )
 _FIRST_JOB_ID = 155262350
 _CHUNK = 64 * 1024
+# A base64 image at the upload limit, in JSON, with room to spare: larger bodies get a 413.
+_CLIENT_MAX_SIZE = 16 * 1024 * 1024
+_DATA_URL = re.compile(r"data:(image/[\w.+-]+);base64,(.*)", re.DOTALL)
+_UPLOAD_EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}
 
 
 @dataclass
@@ -145,7 +156,7 @@ class FakeJob:
 
 @dataclass
 class RecordedRequest:
-    kind: str  # "submit", "fetch", "wallet", "request_count", "media" or "other"
+    kind: str  # "submit", "fetch", "wallet", "request_count", "upload", "media" or "other"
     method: str
     path: str
     query: str
@@ -187,6 +198,7 @@ class FakeModelsLab:
         self.currency = "USD"
         self.rate_limit_retry_after: float | None = None
         self.jobs: dict[str, FakeJob] = {}
+        self.uploads: dict[str, tuple[str, bytes]] = {}  # "<n>.<ext>" -> (mime type, bytes)
         self.requests: list[RecordedRequest] = []
         self.max_concurrent_seen = 0
         self._clip_data: bytes | None = clip_bytes
@@ -201,14 +213,18 @@ class FakeModelsLab:
     # --- lifecycle ------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        app = web.Application(middlewares=[self._record_and_fault])
+        app = web.Application(
+            middlewares=[self._record_and_fault], client_max_size=_CLIENT_MAX_SIZE
+        )
         app.router.add_post("/api/v7/video-fusion/fetch/{job_id}", self._fetch, name="fetch")
         app.router.add_post("/api/v7/video-fusion/{task}", self._submit, name="submit")
         app.router.add_post("/api/wallet_balance", self._wallet, name="wallet")
         app.router.add_post(
             "/api/v6/processing/request_count", self._request_count, name="request_count"
         )
+        app.router.add_post("/api/v6/base64_to_url", self._upload, name="upload")
         app.router.add_get("/media/{job_id}.mp4", self._media, name="media")
+        app.router.add_get("/uploads/{name}", self._uploaded)
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=self._shutdown_timeout)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -284,6 +300,9 @@ class FakeModelsLab:
 
     def proxy_url(self, job_id: int | str) -> str:
         return f"{self.origin}/media/{job_id}.mp4?via=proxy"
+
+    def upload_url(self, name: str) -> str:
+        return f"{self.origin}/uploads/{name}"
 
     # --- inspection -----------------------------------------------------------------------------
 
@@ -469,6 +488,34 @@ class FakeModelsLab:
         if body is None or body.get("key") != self.api_key:
             return _error(401, _STANDARD_MESSAGES[401])
         return web.json_response({"status": "success", "processing_count": self.processing_count()})
+
+    async def _upload(self, request: web.Request) -> web.Response:
+        body = await _json_body(request)
+        if body is None or body.get("key") != self.api_key:
+            return _error(401, _STANDARD_MESSAGES[401])
+        raw = body.get("base64_string")
+        match = _DATA_URL.fullmatch(raw) if isinstance(raw, str) else None
+        if match is None:
+            return _error(400, {"base64_string": ["The base64 string must be a base64 data URL."]})
+        mime_type, encoded = match.groups()
+        try:
+            data = base64.b64decode(encoded, validate=True)
+        except (binascii.Error, ValueError):
+            return _error(400, "Invalid base64 string")
+        if not data:
+            return _error(400, "Invalid base64 string")
+        if len(data) > UPLOAD_MAX_BYTES:
+            return _error(400, "The image may not be greater than 5 MB.")
+        name = f"{len(self.uploads) + 1}.{_UPLOAD_EXTENSIONS.get(mime_type, 'bin')}"
+        self.uploads[name] = (mime_type, data)
+        return web.json_response({"status": "success", "output": [self.upload_url(name)]})
+
+    async def _uploaded(self, request: web.Request) -> web.Response:
+        upload = self.uploads.get(request.match_info["name"])
+        if upload is None:
+            return web.Response(status=404, text="Not Found")
+        mime_type, data = upload
+        return web.Response(body=data, content_type=mime_type)
 
     async def _media(self, request: web.Request) -> web.StreamResponse:
         job = self.jobs.get(request.match_info["job_id"])
