@@ -3,7 +3,8 @@
 Nothing is charged until every input limit has passed: the prompt and the attachments' declared
 sizes are checked before downloading, the downloads are capped, and the real type, dimensions and
 duration are probed from the bytes (in a thread). Expected refusals (MediaError, DownloadError,
-EnqueueRefused) propagate to the tree's error handler (cogs/errors.py), which replies privately.
+EnqueueRefused, and ModelsLabError from publishing a converted WebP) propagate to the tree's
+error handler (cogs/errors.py), which replies privately.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from services.media import (
     validate_image,
     validate_prompt,
 )
+from services.modelslab import UPLOAD_MAX_BYTES, ModelsLabClient, ModelsLabError
 from services.quota import EnqueueRefused
 from settings import Settings
 
@@ -134,6 +136,16 @@ def clean_prompt(prompt: str | None) -> str:
 
 def _remove_folder(folder: Path) -> None:
     shutil.rmtree(folder, ignore_errors=True)
+
+
+def modelslab_publisher(client: ModelsLabClient) -> PublishImage:
+    """Publish a local PNG through ModelsLab's ``base64_to_url``; the URL lasts about 24 hours."""
+
+    async def publish(path: Path) -> str:
+        data = await asyncio.to_thread(path.read_bytes)
+        return await client.upload_image(data, mime_type="image/png")
+
+    return publish
 
 
 class AnimateCog(commands.Cog):
@@ -285,10 +297,19 @@ class AnimateCog(commands.Cog):
                 "image",
             )
         png_path = webp_path.with_name("image.png")
-        image = await asyncio.to_thread(convert_image_to_png, webp_path, png_path)
+        # Sized for the publisher (ModelsLab's base64_to_url), whose limit is below the image's.
+        image = await asyncio.to_thread(
+            convert_image_to_png, webp_path, png_path, max_bytes=UPLOAD_MAX_BYTES
+        )
         validate_image(image)
         await asyncio.to_thread(webp_path.unlink)
-        return png_path, image, await self._publish_image(png_path)
+        try:
+            url = await self._publish_image(png_path)
+        except ModelsLabError as exc:
+            # The handler tells the user; the operator needs to see an outage or a bad key here.
+            log.warning("publishing a converted WebP failed: %r", exc)
+            raise
+        return png_path, image, url
 
 
 async def setup(bot: AnimateBot) -> None:
@@ -301,5 +322,6 @@ async def setup(bot: AnimateBot) -> None:
             jobs=services.jobs,
             notifier=bot.notifier,  # type: ignore[attr-defined]
             is_owner=bot.is_owner,
+            publish_image=modelslab_publisher(services.client),
         )
     )

@@ -1,9 +1,9 @@
 """The one app-command error handler, and ephemeral replies that work before or after a defer.
 
-Expected problems (bad input, quota refusals, refused button actions, failed downloads) become
-friendly private replies with the domain exception's own text. Anything else is logged with its
-traceback under a short reference code, and the user sees only that code: never a traceback or a
-secret.
+Expected problems (bad input, quota refusals, refused button actions, failed downloads, a failed
+image upload to the provider) become friendly private replies, mostly with the domain exception's
+own text. Anything else is logged with its traceback under a short reference code, and the user
+sees only that code: never a traceback or a secret.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from discord.ext import commands
 from services.downloads import DownloadError
 from services.jobs import JobActionRefused
 from services.media import MediaError
+from services.modelslab import InputError, OperatorError, TransientError
 from services.quota import EnqueueRefused
 
 log = logging.getLogger(__name__)
@@ -29,6 +30,11 @@ EXPECTED_ERRORS: tuple[type[Exception], ...] = (
     JobActionRefused,
     DownloadError,
 )
+
+# The one provider call a command makes is publishing a converted WebP (owner commands handle
+# their own). An InputError's message is about the user's image; the others become these.
+PROVIDER_UNAVAILABLE = "The animation service is unavailable right now; try again later."
+IMAGE_NOT_PREPARED = "I couldn't prepare your image for the generator; try again in a minute."
 
 # Unknown interaction (answered too late) and invalid webhook token (older than 15 minutes):
 # nothing more can be said through this interaction.
@@ -69,9 +75,15 @@ async def reply_ephemeral(
 
 
 def user_message(error: BaseException) -> str | None:
-    """The reply for an error a user can act on; None for a bug or an outage."""
+    """The reply for an error a user can act on or should know about; None for a bug."""
     if isinstance(error, EXPECTED_ERRORS):
         return str(error)
+    if isinstance(error, InputError):
+        return error.message
+    if isinstance(error, OperatorError):
+        return PROVIDER_UNAVAILABLE
+    if isinstance(error, TransientError):
+        return IMAGE_NOT_PREPARED
     if isinstance(error, app_commands.CommandOnCooldown):
         return f"Slow down: you can use this again in {error.retry_after:.0f} s."
     if isinstance(error, app_commands.NoPrivateMessage):

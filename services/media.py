@@ -233,12 +233,12 @@ def validate_image(info: ImageInfo) -> None:
         )
 
 
-def convert_image_to_png(src: Path, dest: Path) -> ImageInfo:
+def convert_image_to_png(src: Path, dest: Path, max_bytes: int = IMAGE_MAX_BYTES) -> ImageInfo:
     """Convert an image (meant for WebP) to PNG at ``dest`` and return the PNG's :class:`ImageInfo`.
 
-    Animated images keep their first frame. If the PNG would exceed :data:`IMAGE_MAX_BYTES` (PNG is
-    lossless, so a detailed photo grows), it is scaled down step by step while both sides stay at
-    least :data:`IMAGE_MIN_SIDE`; if that is not enough, :class:`MediaLimitError` is raised.
+    Animated images keep their first frame. If the PNG would exceed ``max_bytes`` (PNG is lossless,
+    so a detailed photo grows), it is scaled down step by step while both sides stay at least
+    :data:`IMAGE_MIN_SIDE`; if that is not enough, :class:`MediaLimitError` is raised.
     Sync and CPU bound: run it in a thread.
     """
     try:
@@ -255,13 +255,13 @@ def convert_image_to_png(src: Path, dest: Path) -> ImageInfo:
     try:
         while True:
             picture.save(tmp, format="PNG")
-            if tmp.stat().st_size <= IMAGE_MAX_BYTES:
+            if tmp.stat().st_size <= max_bytes:
                 break
             width, height = (round(side * 0.8) for side in picture.size)
             if min(width, height) < IMAGE_MIN_SIDE:
                 raise MediaLimitError(
                     "Your WebP image is too detailed to convert to a PNG under "
-                    f"{_num(IMAGE_MAX_BYTES / _MB)} MB. Upload it as a JPG instead.",
+                    f"{_num(max_bytes / _MB)} MB. Upload it as a JPG instead.",
                     "image",
                 )
             picture = picture.resize((width, height), Image.Resampling.LANCZOS)

@@ -12,8 +12,10 @@ or a repr, and any provider text that echoes it back is redacted.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import enum
+import io
 import json
 import logging
 import math
@@ -360,8 +362,8 @@ class ModelsLabClient:
                 f"Your image is {found:.1f} MB once prepared for the generator; the limit is "
                 f"{UPLOAD_MAX_BYTES // _MB} MB. Save it as a JPG or make it smaller."
             )
-        encoded = base64.b64encode(data).decode("ascii")
-        body = {"key": self._api_key, "base64_string": f"data:{mime_type};base64,{encoded}"}
+        # Several megabytes of base64 inside JSON: CPU work, so it is built in a thread.
+        body = await asyncio.to_thread(self._upload_body, data, mime_type)
         reply = await self._send(
             f"{self._base_url}/v6/base64_to_url", body, _Call.UPLOAD, what="base64_to_url"
         )
@@ -370,6 +372,11 @@ class ModelsLabClient:
             raise TransientError("base64_to_url answer has no URL", http_status=reply.http_status)
         log.info("ModelsLab base64_to_url: %d bytes of %s hosted", len(data), mime_type)
         return url
+
+    def _upload_body(self, data: bytes, mime_type: str) -> bytes:
+        encoded = base64.b64encode(data).decode("ascii")
+        body = {"key": self._api_key, "base64_string": f"data:{mime_type};base64,{encoded}"}
+        return json.dumps(body).encode("utf-8")
 
     # --- family plumbing ------------------------------------------------------------------------
 
@@ -388,12 +395,21 @@ class ModelsLabClient:
         log.info("ModelsLab %s accepted: provider job %s (%s)", task, job.job_id, job.raw_status)
         return job
 
-    async def _send(self, url: str, body: Mapping[str, Any], call: _Call, *, what: str) -> _Reply:
+    async def _send(
+        self, url: str, body: Mapping[str, Any] | bytes, call: _Call, *, what: str
+    ) -> _Reply:
+        """POST ``body`` (a JSON object, or one already encoded) and read the answer."""
         timeout = self._submit_timeout if call is _Call.SUBMIT else self._timeout
+        content: dict[str, Any] = {"json": body}
+        if isinstance(body, bytes):
+            # Large bodies (an image upload) are sent from a buffer in chunks, so writing them
+            # never holds up the event loop.
+            buffer = io.BytesIO(body)
+            content = {"data": aiohttp.BytesIOPayload(buffer, content_type="application/json")}
         try:
             # The body decides, even if the shared session was built with raise_for_status.
             async with self._session.post(
-                url, json=body, timeout=timeout, raise_for_status=False
+                url, timeout=timeout, raise_for_status=False, **content
             ) as resp:
                 raw = await _read_capped(resp)
                 http_status = resp.status

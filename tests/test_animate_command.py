@@ -14,6 +14,8 @@ import pytest
 from discord import app_commands
 from discord.ext import commands
 
+from cogs.animate import AnimateCog
+from cogs.animate import setup as animate_setup
 from cogs.errors import on_app_command_error
 from db.connection import Database
 from db.jobs import JobState
@@ -21,7 +23,7 @@ from services.media import IMAGE_MAX_BYTES, VIDEO_MAX_BYTES
 from services.quota import Requester
 from settings import Settings
 from tests.fakes.discord_fakes import FakeCdn, Harness, build_harness, not_found
-from tests.fakes.modelslab_server import FakeModelsLab
+from tests.fakes.modelslab_server import FakeModelsLab, FakeResponse
 from tests.media_factory import (
     make_empty_file,
     make_image,
@@ -190,6 +192,77 @@ async def test_webp_is_converted_and_published(
     assert job.image_kind == "png"
     assert job.image_url == "https://files.example.com/converted.png"
     assert published == [Path(job.image_path)] and Path(job.image_path).suffix == ".png"
+
+
+async def harness_from_setup(h: Harness) -> Harness:
+    """Replace the harness's cog with the one the extension's setup() builds (real publisher)."""
+    await animate_setup(h.bot)
+    [cog] = h.bot.add_cog.await_args.args
+    assert isinstance(cog, AnimateCog)
+    h.cog = cog
+    return h
+
+
+async def test_webp_is_published_through_the_modelslab_upload(
+    harness: Harness, fake: FakeModelsLab, session: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    h = await harness_from_setup(harness)
+    image = h.upload(image_file(tmp_path, "char.webp", fmt="WEBP"))
+    await h.animate(h.interaction(), image, h.upload(video_file(tmp_path)))
+    [job] = await user_jobs(h)
+    assert job.image_kind == "png" and Path(job.image_path).suffix == ".png"
+    assert job.image_url.startswith(f"{fake.origin}/uploads/")
+    [upload] = fake.requests_of("upload")
+    assert upload.status == 200
+    async with session.get(job.image_url) as resp:
+        assert await resp.read() == await asyncio.to_thread(Path(job.image_path).read_bytes)
+    assert f"Job #{job.id} is queued" in last_reply(h)
+
+
+async def test_jpg_and_png_are_not_uploaded(
+    harness: Harness, fake: FakeModelsLab, tmp_path: Path
+) -> None:
+    h = await harness_from_setup(harness)
+    image = h.upload(image_file(tmp_path))
+    await h.animate(h.interaction(), image, h.upload(video_file(tmp_path)))
+    [job] = await user_jobs(h)
+    assert job.image_url == image.url
+    assert fake.requests_of("upload") == []
+
+
+@pytest.mark.parametrize(
+    ("fault", "expected"),
+    [
+        ("503", "couldn't prepare your image for the generator; try again in a minute"),
+        ("disconnect", "couldn't prepare your image for the generator; try again in a minute"),
+        ("401", "The animation service is unavailable right now"),
+        ("402", "The animation service is unavailable right now"),
+        (
+            FakeResponse(400, {"status": "error", "message": "The image could not be decoded."}),
+            "The image could not be decoded.",
+        ),
+    ],
+)
+async def test_a_failed_webp_upload_is_explained_and_nothing_is_queued(
+    harness: Harness,
+    fake: FakeModelsLab,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    fault: str | FakeResponse,
+    expected: str,
+) -> None:
+    h = await harness_from_setup(harness)
+    fake.script_faults("upload", [fault])
+    interaction = h.interaction()
+    image = h.upload(image_file(tmp_path, "char.webp", fmt="WEBP"))
+    with caplog.at_level(logging.INFO):
+        await h.animate(interaction, image, h.upload(video_file(tmp_path)))
+    assert expected in last_reply(h)
+    assert "Something went wrong" not in last_reply(h)
+    assert await user_jobs(h) == []
+    assert not (h.settings.media_dir / f"request-{interaction.id}").exists()
+    assert "publishing a converted WebP failed" in caplog.text
+    assert h.settings.modelslab_api_key.reveal() not in caplog.text
 
 
 async def test_webp_without_a_publisher_is_refused_plainly(

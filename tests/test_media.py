@@ -223,6 +223,23 @@ def test_convert_webp_to_png(tmp_path):
     assert [p.name for p in sorted(tmp_path.iterdir())] == ["a.png", "a.webp"]
 
 
+def test_convert_to_png_honours_max_bytes(tmp_path):
+    # Noise keeps the PNG large: about 900 KB at full size.
+    src = tmp_path / "noisy.webp"
+    Image.effect_noise((800, 800), 16).convert("RGB").save(src, format="WEBP", lossless=True)
+    full = convert_image_to_png(src, tmp_path / "full.png")
+    assert full.width == 800 and full.size_bytes > 200 * 1024
+
+    small = convert_image_to_png(src, tmp_path / "small.png", max_bytes=200 * 1024)
+    assert small.size_bytes <= 200 * 1024
+    assert 300 <= small.width < 800 and small.width == small.height
+    assert not (tmp_path / "small.png.tmp").exists()
+
+    text = _message(MediaLimitError, convert_image_to_png, src, tmp_path / "tiny.png", 50 * 1024)
+    assert "too detailed" in text and "Upload it as a JPG" in text
+    assert not (tmp_path / "tiny.png").exists()
+
+
 # ------------------------------------------------------------------------------ video probing
 
 

@@ -7,6 +7,9 @@ longer than a fraction of a second.
 from __future__ import annotations
 
 import asyncio
+import base64
+import io
+import json
 import logging
 import socket
 import sys
@@ -15,8 +18,10 @@ from typing import Any
 
 import aiohttp
 import pytest
+from PIL import Image
 
 from services.modelslab import (
+    UPLOAD_MAX_BYTES,
     InputError,
     ModelsLabClient,
     ModelsLabError,
@@ -849,6 +854,141 @@ async def test_processing_count(client: ModelsLabClient, fake: FakeModelsLab, cl
     await raises(OperatorError, client.processing_count())
 
 
+# --- image upload (base64_to_url) -------------------------------------------------------------
+
+
+def png_bytes(width: int = 320, height: int = 320) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height), (200, 40, 90)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+async def test_upload_image_returns_a_url_serving_the_bytes(
+    client: ModelsLabClient, fake: FakeModelsLab, session: aiohttp.ClientSession
+) -> None:
+    data = png_bytes()
+    url = await client.upload_image(data)
+
+    [sent] = fake.requests_of("upload")
+    assert sent.path == "/api/v6/base64_to_url" and sent.status == 200
+    assert sent.headers["Content-Type"] == "application/json"
+    assert sent.json["key"] == KEY
+    prefix = "data:image/png;base64,"
+    assert sent.json["base64_string"].startswith(prefix)
+    assert base64.b64decode(sent.json["base64_string"][len(prefix) :]) == data
+    async with session.get(url) as resp:
+        assert resp.status == 200 and resp.content_type == "image/png"
+        assert await resp.read() == data
+
+
+async def test_upload_image_sends_the_given_mime_type(
+    client: ModelsLabClient, fake: FakeModelsLab
+) -> None:
+    url = await client.upload_image(b"\xff\xd8\xff fake jpeg", mime_type="image/jpeg")
+    assert url.endswith(".jpg")
+    assert fake.requests_of("upload")[0].json["base64_string"].startswith("data:image/jpeg;base64,")
+
+
+async def test_upload_image_at_the_limit_is_sent(
+    client: ModelsLabClient, fake: FakeModelsLab
+) -> None:
+    url = await client.upload_image(bytes(UPLOAD_MAX_BYTES))
+    assert url.startswith(fake.origin)
+    assert [len(data) for _, data in fake.uploads.values()] == [UPLOAD_MAX_BYTES]
+
+
+async def test_oversized_upload_is_refused_without_a_request(
+    client: ModelsLabClient, fake: FakeModelsLab
+) -> None:
+    err = await raises(InputError, client.upload_image(bytes(UPLOAD_MAX_BYTES + 1)))
+    assert "5.1 MB" in err.message and "the limit is 5 MB" in err.message
+    assert err.http_status is None
+    assert fake.requests == []
+
+
+async def test_upload_with_a_bad_key_is_an_operator_error(
+    make_client: Callable[..., ModelsLabClient], fake: FakeModelsLab
+) -> None:
+    client = make_client(api_key="sk-wrong")
+    err = await raises(OperatorError, client.upload_image(png_bytes()))
+    assert (err.reason, err.http_status) == ("invalid_key", 401)
+    assert fake.uploads == {}
+
+
+@pytest.mark.parametrize(
+    ("fault", "expected", "reason"),
+    [
+        ("402", OperatorError, "no_credits"),
+        ("403", OperatorError, "forbidden"),
+        (FakeResponse(401, "Unauthorized"), OperatorError, "invalid_key"),
+        ("500", TransientError, None),
+        ("503", TransientError, None),
+        ("html_502", TransientError, None),
+        ("429:3", RateLimitedError, None),
+        ("non_json", TransientError, None),
+        ("disconnect", TransientError, None),
+        ("short_body", TransientError, None),
+        (FakeResponse(200, {"status": "success", "output": []}), TransientError, None),
+    ],
+)
+async def test_upload_failures_are_classified(
+    client: ModelsLabClient,
+    fake: FakeModelsLab,
+    fault: str | FakeResponse,
+    expected: type[ModelsLabError],
+    reason: str | None,
+) -> None:
+    fake.script_faults("upload", [fault])
+    err = await raises(expected, client.upload_image(png_bytes()))
+    if reason is not None:
+        assert err.reason == reason
+    # Safe to repeat: the next call goes through.
+    assert (await client.upload_image(png_bytes())).startswith(fake.origin)
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        FakeResponse(200, {"status": "error", "message": "Invalid base64 string"}),
+        FakeResponse(400, {"status": "error", "message": "Invalid base64 string"}),
+        FakeResponse(400, {"message": "Invalid base64 string"}),
+    ],
+)
+async def test_upload_refused_with_a_status_error_is_an_input_error(
+    client: ModelsLabClient, fake: FakeModelsLab, fault: FakeResponse
+) -> None:
+    fake.script_faults("upload", [fault])
+    err = await raises(InputError, client.upload_image(png_bytes()))
+    assert err.message == "Invalid base64 string"
+
+
+async def test_upload_timeout_is_transient(
+    make_client: Callable[..., ModelsLabClient], fake: FakeModelsLab
+) -> None:
+    client = make_client(request_timeout=0.05)
+    fake.script_faults("upload", ["slow:0.2"])
+    await raises(TransientError, client.upload_image(png_bytes()))
+
+
+async def test_upload_errors_never_carry_the_key(
+    client: ModelsLabClient, fake: FakeModelsLab
+) -> None:
+    fake.script_faults(
+        "upload",
+        [
+            FakeResponse(400, {"status": "error", "message": f"cannot decode data for {KEY}"}),
+            FakeResponse(401, {"status": "error", "message": f"Invalid API key {KEY}"}),
+            FakeResponse(500, {"status": "error", "messege": {"key": [KEY]}}),
+        ],
+    )
+    err = await raises(InputError, client.upload_image(png_bytes()))
+    assert err.message == "cannot decode data for [redacted]"
+    err = await raises(OperatorError, client.upload_image(png_bytes()))
+    assert "[redacted]" in err.message
+    err = await raises(OperatorError, client.upload_image(png_bytes()))
+    assert err.reason == "invalid_key"
+
+
 # --- the fake itself --------------------------------------------------------------------------
 
 
@@ -877,3 +1017,27 @@ async def test_fake_serves_large_clips_with_content_length(
             total += len(chunk)
     assert total == 5 * 1024 * 1024 + 7
     assert fake.requests_of("media")[-1].status == 200
+
+
+async def test_fake_upload_endpoint_validates_its_input(
+    fake: FakeModelsLab, session: aiohttp.ClientSession
+) -> None:
+    url = f"{fake.base_url}/v6/base64_to_url"
+    too_big = base64.b64encode(bytes(UPLOAD_MAX_BYTES + 1)).decode()
+    cases = [
+        ({"key": "wrong", "base64_string": "data:image/png;base64,AAAA"}, 401),
+        ({"key": KEY, "base64_string": "AAAA"}, 400),
+        ({"key": KEY, "base64_string": "data:image/png;base64,not*base64"}, 400),
+        ({"key": KEY, "base64_string": "data:image/png;base64,"}, 400),
+        ({"key": KEY, "base64_string": f"data:image/png;base64,{too_big}"}, 400),
+    ]
+    for body, expected in cases:
+        # Streamed from a buffer: aiohttp warns about large bodies sent as plain bytes.
+        payload = aiohttp.BytesIOPayload(io.BytesIO(json.dumps(body).encode()))
+        async with session.post(url, data=payload) as resp:
+            assert resp.status == expected
+            assert (await resp.json())["status"] == "error"
+    assert fake.uploads == {}
+    assert [r.kind for r in fake.requests] == ["upload"] * len(cases)
+    async with session.get(fake.upload_url("1.png")) as resp:
+        assert resp.status == 404

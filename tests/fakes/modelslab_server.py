@@ -16,7 +16,8 @@ kept, so tests can check the key travels in the body) with the HTTP status it wa
 back at the returned ``/uploads/<n>.<ext>`` URL.
 
 Fault names for ``script_faults(kind, faults)``; kind is "submit", "fetch", "wallet",
-"request_count", "upload" or "media"; one fault is consumed per request of that kind, then normal service:
+"request_count", "upload" or "media"; one fault is consumed per request of that kind, then normal
+service:
 
 - ``"<code>"`` (e.g. "500", "503", "401", "402", "403", "429"): the JSON error envelope with
   ModelsLab's documented message for that code ("429:<s>" sets retry_after).
