@@ -54,16 +54,12 @@ async def reply_ephemeral(
 ) -> bool:
     """Reply privately, whether or not the interaction was already answered or deferred.
     Returns False when the interaction can no longer be answered."""
-    kwargs: dict[str, object] = {"ephemeral": True}
-    if content is not None:
-        kwargs["content"] = content
-    if embed is not None:
-        kwargs["embed"] = embed
+    embeds = [] if embed is None else [embed]
     try:
         if interaction.response.is_done():
-            await interaction.followup.send(**kwargs)  # type: ignore[arg-type]
+            await interaction.followup.send(content or "", embeds=embeds, ephemeral=True)
         else:
-            await interaction.response.send_message(**kwargs)  # type: ignore[arg-type]
+            await interaction.response.send_message(content, embeds=embeds, ephemeral=True)
     except discord.HTTPException as exc:
         if exc.code not in DEAD_INTERACTION_CODES:
             raise

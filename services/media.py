@@ -375,7 +375,9 @@ def _check_packets(
         decoded_one = bool(stream.codec_context.decode(None))
     if not decoded_one:
         raise UnsupportedMediaError(_UNREADABLE_VIDEO, "video")
-    start = float(stream.start_time * stream.time_base) if stream.start_time else 0.0
+    start = 0.0
+    if stream.start_time and stream.time_base:
+        start = float(stream.start_time * stream.time_base)
     expected_frames = stream.frames
     if expected_frames and packets < expected_frames * (1 - _TRUNCATION_TOLERANCE):
         log.info("Video truncated: %d of %d packets", packets, expected_frames)
@@ -562,7 +564,8 @@ def _encode(src: Path, dest: Path, *, short_side: int, bit_rate: int, copy_audio
         out_video.height = height
         out_video.pix_fmt = "yuv420p"
         # The input's time base keeps variable-frame-rate timestamps exact.
-        out_video.codec_context.time_base = in_video.time_base
+        if in_video.time_base is not None:
+            out_video.codec_context.time_base = in_video.time_base
         out_video.bit_rate = bit_rate
         out_video.options = {
             "preset": "veryfast",
@@ -581,6 +584,8 @@ def _encode(src: Path, dest: Path, *, short_side: int, bit_rate: int, copy_audio
         for packet in inp.demux(*streams):
             if packet.stream is in_video:
                 for frame in packet.decode():
+                    if not isinstance(frame, av.VideoFrame):
+                        continue
                     scaled = frame.reformat(width=width, height=height, format="yuv420p")
                     # Some decoders give no pts; then count frames at the nominal rate.
                     scaled.pts = frame.pts if frame.pts is not None else next_pts
