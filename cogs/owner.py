@@ -10,34 +10,32 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from cogs.admin import (
+from cogs.alerts import AlertDispatcher
+from cogs.controls_common import (
     INFO,
+    LIMIT_OPTIONS,
     OK,
     Active,
+    AuditCount,
+    ControlsCog,
+    Reason,
     Seconds,
-    audit_embed,
     change_embed,
     is_bot_owner,
-    refusal,
+    refuse,
     reply,
-    send_stats,
-    usage_embed,
 )
-from cogs.alerts import AlertDispatcher
 from services.alerts import AlertTarget
-from services.controls import MAX_AUDIT_ENTRIES, MAX_SECONDS, Change, ControlError
+from services.controls import MAX_SECONDS
 from services.modelslab import ModelsLabError, WalletBalance
 from services.quota import Requester
 from services.runner import OPERATOR_REASONS
-
-if TYPE_CHECKING:
-    from services.app import Services
 
 log = logging.getLogger(__name__)
 
@@ -46,38 +44,20 @@ Cap = app_commands.Range[int, 0, MAX_SECONDS * 100]
 
 @app_commands.default_permissions(administrator=True)
 @app_commands.guild_only()
-class OwnerCog(commands.GroupCog, group_name="animate-owner"):
+class OwnerCog(ControlsCog, group_name="animate-owner"):
     """Bot-wide controls for the bot's operator."""
 
     cap = app_commands.Group(name="cap", description="The bot-wide daily spending cap.")
     alerts = app_commands.Group(name="alerts", description="Where operator alerts go.")
     dm = app_commands.Group(name="dm", description="Limits for use in DMs and user installs.")
 
-    def __init__(self, bot: commands.Bot) -> None:
-        self.bot = bot
-
-    @property
-    def services(self) -> Services:
-        return self.bot.services  # type: ignore[attr-defined, no-any-return]
-
     async def _guard(self, interaction: discord.Interaction) -> bool:
         """True for a bot owner; anyone else gets a refusal."""
         if await is_bot_owner(self.bot, interaction.user):
             return True
         log.info("user %d refused /animate-owner", interaction.user.id)
-        await reply(interaction, refusal("Only the bot's owners can use this."))
+        await refuse(interaction, "Only the bot's owners can use this.")
         return False
-
-    async def _apply(
-        self, interaction: discord.Interaction, change: Callable[[], Awaitable[Change]]
-    ) -> Change | None:
-        try:
-            result = await change()
-        except ControlError as exc:
-            await reply(interaction, refusal(str(exc)))
-            return None
-        await reply(interaction, change_embed(result))
-        return result
 
     # --- overview and switches ------------------------------------------------------------------
     @app_commands.command(name="status")
@@ -230,12 +210,7 @@ class OwnerCog(commands.GroupCog, group_name="animate-owner"):
 
     # --- the DM scope ---------------------------------------------------------------------------
     @dm.command(name="limits")
-    @app_commands.describe(
-        user="The user",
-        daily="Seconds of video per 24 hours",
-        monthly="Seconds of video per 30 days",
-        active="Jobs in progress at once",
-    )
+    @app_commands.describe(user="The user", **LIMIT_OPTIONS)
     async def dm_limits(
         self,
         interaction: discord.Interaction,
@@ -270,7 +245,7 @@ class OwnerCog(commands.GroupCog, group_name="animate-owner"):
         self,
         interaction: discord.Interaction,
         user: discord.User,
-        reason: app_commands.Range[str, 1, 200] | None = None,
+        reason: Reason | None = None,
     ) -> None:
         """Stop a user from using /animate in DMs."""
         if not await self._guard(interaction):
@@ -303,10 +278,7 @@ class OwnerCog(commands.GroupCog, group_name="animate-owner"):
         if not await self._guard(interaction):
             return
         who = Requester(user.id, None, is_owner=await is_bot_owner(self.bot, user))
-        controls = self.services.controls
-        report = await controls.user_usage(who)
-        jobs = await controls.recent_jobs(user.id, None)
-        await reply(interaction, usage_embed(user, report, jobs))
+        await self._show_usage(interaction, user, who)
 
     # --- insight and upkeep ---------------------------------------------------------------------
     @app_commands.command(name="stats")
@@ -314,22 +286,15 @@ class OwnerCog(commands.GroupCog, group_name="animate-owner"):
         """Jobs, seconds generated, failures and waiting time across all servers and DMs."""
         if not await self._guard(interaction):
             return
-        await interaction.response.defer(ephemeral=True, thinking=True)
-        figures = await self.services.stats.collect(None)
-        await send_stats(interaction, figures, "all servers and DMs")
+        await self._show_stats(interaction, None, "all servers and DMs")
 
     @app_commands.command(name="audit")
     @app_commands.describe(count="How many of the latest changes to show")
-    async def audit(
-        self,
-        interaction: discord.Interaction,
-        count: app_commands.Range[int, 1, MAX_AUDIT_ENTRIES] = 10,
-    ) -> None:
+    async def audit(self, interaction: discord.Interaction, count: AuditCount = 10) -> None:
         """Show the latest bot-wide and DM changes: who, what, before and after."""
         if not await self._guard(interaction):
             return
-        entries = await self.services.controls.audit_log(None, count)
-        await reply(interaction, audit_embed(entries, "Latest bot-wide changes"))
+        await self._show_audit(interaction, None, count, "Latest bot-wide changes")
 
     @app_commands.command(name="sync")
     async def sync(self, interaction: discord.Interaction) -> None:
@@ -341,9 +306,7 @@ class OwnerCog(commands.GroupCog, group_name="animate-owner"):
             synced = await self.bot.tree.sync()
         except discord.HTTPException as exc:
             log.warning("global command sync failed: %s", exc)
-            await reply(
-                interaction, refusal(f"Discord refused the sync ({exc.status}). Try later.")
-            )
+            await refuse(interaction, f"Discord refused the sync ({exc.status}). Try later.")
             return
         log.info("owner %d synced %d global commands", interaction.user.id, len(synced))
         embed = discord.Embed(

@@ -6,52 +6,37 @@ from __future__ import annotations
 from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
-from unittest.mock import Mock
 
 import discord
 import pytest
-from discord import app_commands
 
 from cogs.admin import AdminCog
 from db.audit import AuditRepository
 from db.connection import Database
 from db.jobs import JobsRepository, JobState
-from services.alerts import AlertService
-from services.controls import ControlService
-from services.quota import DAY, Blocked, ChannelNotAllowed, Paused, QuotaService, Requester
-from services.stats import StatsService
+from services.quota import Blocked, ChannelNotAllowed, Paused, Requester
 from settings import Settings
-from tests.fakes.discord_fakes import FakeDiscord, Sent
+from tests.control_helpers import (
+    ADMIN,
+    CHANNEL,
+    GUILD,
+    NOW,
+    OTHER_CHANNEL,
+    OWNER,
+    ROLE,
+    TARGET,
+    assert_hidden_guild_group,
+    cog_services,
+    control_rows,
+    interaction_for,
+    reply_of,
+    reply_to_every_command,
+    role,
+)
+from tests.fakes.discord_fakes import FakeDiscord
 from tests.helpers import new_job
 
-NOW = 100 * DAY + 12 * 3600
-GUILD = 10
-CHANNEL, OTHER_CHANNEL = 100, 200
-ADMIN, MEMBER, OWNER, TARGET = 900, 901, 42, 1
-ROLE = 555
-CONTROL_TABLES = ("audit_log", "guild_settings", "role_limits", "user_limits", "allowed_channels")
-
-
-class Clock:
-    def __call__(self) -> float:
-        return NOW
-
-
-def cog_services(db: Database, settings: Settings) -> SimpleNamespace:
-    """The services the admin and owner cogs use, as Services will hold them."""
-    clock = Clock()
-    runner = Mock(spec=["paused_reason", "resume_provider"])
-    runner.paused_reason = None
-    return SimpleNamespace(
-        settings=settings,
-        db=db,
-        controls=ControlService(db, settings, clock=clock),
-        stats=StatsService(db, clock=clock),
-        alerts=AlertService(db, settings, clock=clock),
-        quota=QuotaService(db, settings, clock=clock),
-        runner=runner,
-        client=None,
-    )
+MEMBER = 901
 
 
 @pytest.fixture
@@ -75,79 +60,20 @@ def cog(world: FakeDiscord, services: SimpleNamespace) -> AdminCog:
 
 
 def invoke(
-    world: FakeDiscord,
-    cog: AdminCog,
-    user_id: int = ADMIN,
-    *,
-    manage_guild: bool = True,
-    guild_id: int | None = GUILD,
-    role_ids: tuple[int, ...] = (),
+    world: FakeDiscord, cog: AdminCog, user_id: int = ADMIN, *, manage_guild: bool = True, **kw: Any
 ) -> Any:
-    user = world.member(user_id, GUILD, role_ids) if guild_id else world.user(user_id)
-    return world.interaction(
-        user=user,
-        guild_id=guild_id,
-        channel_id=CHANNEL,
-        client=cog.bot,
-        manage_guild=manage_guild,
-        command="animate-admin",
-    )
-
-
-def reply_of(world: FakeDiscord) -> Sent:
-    [*_, last] = world.followups()
-    assert last.ephemeral, "admin replies are private"
-    return last
-
-
-def role(role_id: int = ROLE, *, default: bool = False) -> Any:
-    fake = Mock(spec=discord.Role)
-    fake.id = role_id
-    fake.is_default = Mock(return_value=default)
-    return fake
-
-
-def argument_for(param: app_commands.Parameter, world: FakeDiscord) -> Any:
-    kind = param.type
-    if kind is discord.AppCommandOptionType.user:
-        return world.member(TARGET, GUILD)
-    if kind is discord.AppCommandOptionType.role:
-        return role()
-    if kind is discord.AppCommandOptionType.channel:
-        return world.channel(OTHER_CHANNEL)
-    if kind is discord.AppCommandOptionType.integer:
-        return 5
-    if kind is discord.AppCommandOptionType.boolean:
-        return False
-    return "reason"
-
-
-def every_command(cog: AdminCog) -> list[app_commands.Command[Any, ..., Any]]:
-    group = cog.__cog_app_commands_group__
-    assert group is not None
-    return [c for c in group.walk_commands() if isinstance(c, app_commands.Command)]
-
-
-async def control_rows(db: Database) -> int:
-    total = 0
-    for table in CONTROL_TABLES:
-        total += await db.fetchval(f"SELECT COUNT(*) FROM {table}")  # noqa: S608 - fixed names
-    return total
+    return interaction_for(world, cog, user_id, manage_guild=manage_guild, **kw)
 
 
 # --- who may ------------------------------------------------------------------------------------
 async def test_every_command_refuses_a_member_without_manage_server(world, cog, db) -> None:  # type: ignore[no-untyped-def]
-    commands = every_command(cog)
-    assert len(commands) == 17
-    for command in commands:
-        interaction = invoke(world, cog, MEMBER, manage_guild=False)
-        args = {p.name: argument_for(p, world) for p in command.parameters}
-        await command.callback(cog, interaction, **args)
-        reply = reply_of(world)
-        assert "Manage Server" in reply.text, command.qualified_name
+    replies = await reply_to_every_command(world, cog, MEMBER, manage_guild=False)
+    assert len(replies) == 17
+    for name, reply in replies.items():
+        assert "Manage Server" in reply.text, name
         assert reply.embed is not None and reply.embed.colour == discord.Colour.red()
     assert "defer" not in world.calls
-    assert len(world.followups()) == len(commands)
+    assert len(world.followups()) == len(replies)
     assert await control_rows(db) == 0
 
 
@@ -173,12 +99,7 @@ async def test_application_team_owner_may(world, db, make_settings) -> None:  # 
 
 
 def test_group_is_hidden_from_members_and_guild_only(cog) -> None:  # type: ignore[no-untyped-def]
-    group = cog.__cog_app_commands_group__
-    assert group.name == "animate-admin" and group.guild_only
-    assert group.default_permissions == discord.Permissions(manage_guild=True)
-    for command in every_command(cog):
-        assert 0 < len(command.description) <= 100, command.qualified_name
-        assert all(len(p.description) <= 100 for p in command.parameters)
+    assert_hidden_guild_group(cog, "animate-admin", discord.Permissions(manage_guild=True))
 
 
 # --- what they do -------------------------------------------------------------------------------

@@ -25,12 +25,23 @@ from services.quota import (
     global_cap,
 )
 from settings import Settings
-from tests.fakes.discord_fakes import FakeDiscord, Sent, http_error
+from tests.control_helpers import (
+    ADMIN,
+    GUILD,
+    NOW,
+    OWNER,
+    TARGET,
+    assert_hidden_guild_group,
+    cog_services,
+    control_rows,
+    interaction_for,
+    reply_of,
+    reply_to_every_command,
+)
+from tests.fakes.discord_fakes import FakeDiscord, http_error
 from tests.helpers import new_job
-from tests.test_admin_commands import CONTROL_TABLES, NOW, argument_for, cog_services
 
-GUILD, CHANNEL, ALERT_CHANNEL = 10, 100, 300
-OWNER, ADMIN, TARGET = 42, 900, 1
+ALERT_CHANNEL = 300
 
 
 @pytest.fixture
@@ -63,48 +74,19 @@ def cog(world: FakeDiscord, services: SimpleNamespace) -> OwnerCog:
 
 
 def invoke(world: FakeDiscord, cog: OwnerCog, user_id: int = OWNER, **kw: Any) -> Any:
-    return world.interaction(
-        user=world.member(user_id, GUILD),
-        guild_id=GUILD,
-        channel_id=CHANNEL,
-        client=cog.bot,
-        command="animate-owner",
-        **kw,
-    )
-
-
-def reply_of(world: FakeDiscord) -> Sent:
-    [*_, last] = world.followups()
-    assert last.ephemeral, "owner replies are private"
-    return last
-
-
-def every_command(cog: OwnerCog) -> list[app_commands.Command[Any, ..., Any]]:
-    group = cog.__cog_app_commands_group__
-    assert group is not None
-    return [c for c in group.walk_commands() if isinstance(c, app_commands.Command)]
-
-
-async def stored_rows(db: Database) -> int:
-    total = 0
-    for table in (*CONTROL_TABLES, "bot_state"):
-        total += await db.fetchval(f"SELECT COUNT(*) FROM {table}")  # noqa: S608 - fixed names
-    return total
+    return interaction_for(world, cog, user_id, **kw)
 
 
 # --- who may ------------------------------------------------------------------------------------
 async def test_every_command_refuses_non_owners_even_server_admins(
     world, cog, db, services
 ) -> None:  # type: ignore[no-untyped-def]
-    commands = every_command(cog)
-    assert len(commands) == 20
-    for command in commands:
-        interaction = invoke(world, cog, ADMIN, manage_guild=True)
-        args = {p.name: argument_for(p, world) for p in command.parameters}
-        await command.callback(cog, interaction, **args)
-        assert "Only the bot's owners" in reply_of(world).text, command.qualified_name
+    replies = await reply_to_every_command(world, cog, ADMIN, manage_guild=True)
+    assert len(replies) == 20
+    for name, reply in replies.items():
+        assert "Only the bot's owners" in reply.text, name
     assert "defer" not in world.calls
-    assert await stored_rows(db) == 0
+    assert await control_rows(db, "bot_state") == 0
     services.runner.resume_provider.assert_not_called()
     cog.bot.tree.sync.assert_not_awaited()
     services.client.wallet_balance.assert_not_awaited()
@@ -118,11 +100,7 @@ async def test_team_owner_from_the_application(world, db, make_settings) -> None
 
 
 def test_group_is_hidden_from_non_administrators(cog) -> None:  # type: ignore[no-untyped-def]
-    group = cog.__cog_app_commands_group__
-    assert group.name == "animate-owner" and group.guild_only
-    assert group.default_permissions == discord.Permissions(administrator=True)
-    for command in every_command(cog):
-        assert 0 < len(command.description) <= 100, command.qualified_name
+    assert_hidden_guild_group(cog, "animate-owner", discord.Permissions(administrator=True))
 
 
 # --- switches -----------------------------------------------------------------------------------
