@@ -421,3 +421,12 @@ async def test_stale_queued_job_expires_and_old_media_is_purged(
 
     await wait_for(purged)
     assert not image.exists() and not video.exists() and not folder.exists()
+
+
+async def test_job_without_a_usable_eta_is_polled_from_the_minimum(make_engine, fake) -> None:  # type: ignore[no-untyped-def]
+    engine = await make_engine()
+    fake.queue_next(FakeJobSpec(eta="soon"))  # not a number: the client reports no eta
+    job_id = await engine.add()
+    await engine.services.runner.start()
+    job = await engine.until(job_id, JobState.SUCCEEDED)
+    assert job.provider_eta is None
