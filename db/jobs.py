@@ -222,10 +222,15 @@ class JobsRepository:
         )
         return [Job.from_row(r) for r in rows if r["id"] not in exclude][:limit]
 
-    async def next_wake_at(self) -> float | None:
-        """The earliest time a queued retry or a poll becomes due."""
+    async def next_wake_at(self, exclude: tuple[int, ...] = ()) -> float | None:
+        """The earliest time a queued retry, a poll or a delivery retry becomes due, ignoring
+        the jobs in `exclude` (those being worked on right now)."""
+        marks = ", ".join("?" for _ in exclude)
+        skip = f"AND id NOT IN ({marks})" if exclude else ""
         value = await self._db.fetchval(
-            "SELECT MIN(next_attempt_at) FROM jobs WHERE state IN ('queued', 'processing')"
+            "SELECT MIN(next_attempt_at) FROM jobs "  # noqa: S608 - placeholders only
+            f"WHERE state IN ('queued', 'processing', 'delivering') {skip}",
+            exclude,
         )
         return None if value is None else float(value)
 

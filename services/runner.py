@@ -173,7 +173,8 @@ class Runner:
     async def _next_delay(self) -> float:
         now = self._clock()
         candidates = [self._next_housekeeping - now]
-        wake_at = await self._jobs.next_wake_at()
+        # Jobs with a step in flight wake the loop when that step ends.
+        wake_at = await self._jobs.next_wake_at(exclude=tuple(self._tasks))
         if wake_at is not None:
             candidates.append(wake_at - now)
         if self._hold_until > now:
@@ -215,14 +216,14 @@ class Runner:
     async def _dispatch(self, now: float) -> None:
         if now < self._hold_until:
             return
+        if await self._policy.get_state(STATE_GLOBAL_PAUSED) == "1":
+            return
         if self._paused:
             if now < self._paused_until:
                 return
             # Probe: let one job through; its result either clears or renews the pause.
             self._paused_until = now + self._settings.operator_pause_seconds
             await self._dispatch_one(now)
-            return
-        if await self._policy.get_state(STATE_GLOBAL_PAUSED) == "1":
             return
         while await self._jobs.count_at_provider() < self._settings.max_concurrent_jobs:
             if not await self._dispatch_one(now):

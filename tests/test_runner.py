@@ -430,3 +430,30 @@ async def test_job_without_a_usable_eta_is_polled_from_the_minimum(make_engine, 
     await engine.services.runner.start()
     job = await engine.until(job_id, JobState.SUCCEEDED)
     assert job.provider_eta is None
+
+
+async def test_loop_sleeps_while_a_slow_poll_is_in_flight(make_engine, fake) -> None:  # type: ignore[no-untyped-def]
+    """A poll that takes a while must not make the loop spin on its stale due time."""
+    engine = await make_engine(poll_interval_min_seconds=0.5, poll_interval_max_seconds=1.0)
+    fake.script_faults("fetch", ["slow:0.3"])
+    job_id = await engine.add()
+    runner = engine.services.runner
+    ticks = 0
+    original = runner._tick
+
+    async def counting(*args: Any) -> None:
+        nonlocal ticks
+        ticks += 1
+        await original(*args)
+
+    runner._tick = counting  # type: ignore[method-assign]
+    await runner.start()
+    await engine.until(job_id, JobState.PROCESSING)
+
+    async def polling() -> bool:
+        return runner.is_working_on(job_id)
+
+    await wait_for(polling)
+    before = ticks
+    await asyncio.sleep(0.2)  # inside the slow poll
+    assert ticks - before <= 3
