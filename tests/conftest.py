@@ -1,11 +1,12 @@
-"""Shared fixtures: settings with shrunk timings, a real migrated SQLite file, the fake provider."""
+"""Shared fixtures: settings with shrunk timings, a real migrated SQLite file, the fake provider,
+and the Discord-layer harness (fake CDN, fake Discord, real services) built on them."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import pytest
@@ -13,6 +14,10 @@ import pytest
 from db.connection import Database, open_database
 from settings import Secret, Settings
 from tests.fakes.notifier import RecordingNotifier
+
+if TYPE_CHECKING:
+    from tests.fakes.discord_fakes import FakeCdn, Harness
+    from tests.fakes.modelslab_server import FakeModelsLab
 
 DISCORD_TOKEN = "discord-token-for-tests-only"
 API_KEY = "test-key"
@@ -74,3 +79,75 @@ async def session() -> AsyncIterator[aiohttp.ClientSession]:
 @pytest.fixture
 def notifier() -> RecordingNotifier:
     return RecordingNotifier()
+
+
+# --------------------------------------------------------------------------------------------------
+# The Discord layer (imported lazily: most tests never touch discord.py)
+
+
+@pytest.fixture
+async def cdn() -> AsyncIterator[FakeCdn]:
+    from tests.fakes.discord_fakes import FakeCdn
+
+    async with FakeCdn() as server:
+        yield server
+
+
+@pytest.fixture
+def bot_owner_ids() -> frozenset[int]:
+    """`owner_ids` in the harness settings; a test module overrides this fixture to set owners."""
+    return frozenset()
+
+
+@pytest.fixture
+def harness_settings(
+    make_settings: Callable[..., Settings],
+    cdn: FakeCdn,
+    fake: FakeModelsLab,
+    bot_owner_ids: frozenset[int],
+) -> Callable[..., Settings]:
+    """Settings that allow media from the fake CDN and the fake provider, and talk to the latter."""
+
+    def make(**overrides: Any) -> Settings:
+        base: dict[str, Any] = {
+            "media_host_allowlist": (cdn.origin, fake.origin),
+            "modelslab_base_url": fake.base_url,
+            "owner_ids": bot_owner_ids,
+        }
+        return make_settings(**(base | overrides))
+
+    return make
+
+
+@pytest.fixture
+async def make_harness(
+    harness_settings: Callable[..., Settings],
+    db: Database,
+    session: aiohttp.ClientSession,
+    cdn: FakeCdn,
+) -> AsyncIterator[Callable[..., Any]]:
+    """``await make_harness(publish_image=..., **settings_overrides)``. Each harness's runner is
+    stopped at teardown (a no-op unless the test started it)."""
+    from tests.fakes.discord_fakes import build_harness
+
+    built: list[Harness] = []
+
+    async def make(*, publish_image: Any = None, **overrides: Any) -> Harness:
+        h = await build_harness(
+            settings=harness_settings(**overrides),
+            db=db,
+            session=session,
+            cdn=cdn,
+            publish_image=publish_image,
+        )
+        built.append(h)
+        return h
+
+    yield make
+    for h in built:
+        await h.services.runner.stop()
+
+
+@pytest.fixture
+async def harness(make_harness: Callable[..., Any]) -> Harness:
+    return await make_harness()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,12 +17,10 @@ from discord.ext import commands
 from cogs.animate import AnimateCog
 from cogs.animate import setup as animate_setup
 from cogs.errors import on_app_command_error
-from db.connection import Database
 from db.jobs import JobState
 from services.media import IMAGE_MAX_BYTES, VIDEO_MAX_BYTES
 from services.quota import Requester
-from settings import Settings
-from tests.fakes.discord_fakes import FakeCdn, Harness, build_harness, not_found
+from tests.fakes.discord_fakes import Harness, not_found
 from tests.fakes.modelslab_server import FakeModelsLab, FakeResponse
 from tests.media_factory import (
     make_empty_file,
@@ -37,34 +35,8 @@ MB = 1024 * 1024
 
 
 @pytest.fixture
-async def cdn() -> AsyncIterator[FakeCdn]:
-    async with FakeCdn() as server:
-        yield server
-
-
-@pytest.fixture
-def discord_settings(
-    make_settings: Callable[..., Settings], cdn: FakeCdn, fake: FakeModelsLab
-) -> Callable[..., Settings]:
-    def make(**overrides: Any) -> Settings:
-        base: dict[str, Any] = {
-            "media_host_allowlist": (cdn.origin, fake.origin),
-            "modelslab_base_url": fake.base_url,
-            "owner_ids": frozenset({OWNER_ID}),
-        }
-        return make_settings(**(base | overrides))
-
-    return make
-
-
-@pytest.fixture
-async def harness(
-    discord_settings: Callable[..., Settings],
-    db: Database,
-    session: aiohttp.ClientSession,
-    cdn: FakeCdn,
-) -> Harness:
-    return await build_harness(settings=discord_settings(), db=db, session=session, cdn=cdn)
+def bot_owner_ids() -> frozenset[int]:
+    return frozenset({OWNER_ID})
 
 
 def image_file(tmp_path: Path, name: str = "character.png", **kw: Any) -> Path:
@@ -171,11 +143,7 @@ async def test_mov_and_jpg_with_video_orientation(harness: Harness, tmp_path: Pa
 
 
 async def test_webp_is_converted_and_published(
-    discord_settings: Callable[..., Settings],
-    db: Database,
-    session: aiohttp.ClientSession,
-    cdn: FakeCdn,
-    tmp_path: Path,
+    make_harness: Callable[..., Any], tmp_path: Path
 ) -> None:
     published: list[Path] = []
 
@@ -183,9 +151,7 @@ async def test_webp_is_converted_and_published(
         published.append(path)
         return "https://files.example.com/converted.png"
 
-    h = await build_harness(
-        settings=discord_settings(), db=db, session=session, cdn=cdn, publish_image=publish
-    )
+    h = await make_harness(publish_image=publish)
     image = h.upload(image_file(tmp_path, "char.webp", fmt="WEBP"))
     await h.animate(h.interaction(), image, h.upload(video_file(tmp_path)))
     [job] = await user_jobs(h)
@@ -482,15 +448,9 @@ async def test_upload_from_a_host_not_allowed_is_refused(harness: Harness, tmp_p
 
 
 async def test_quota_refusal_says_which_limit_and_when_it_frees(
-    discord_settings: Callable[..., Settings],
-    db: Database,
-    session: aiohttp.ClientSession,
-    cdn: FakeCdn,
-    tmp_path: Path,
+    make_harness: Callable[..., Any], tmp_path: Path
 ) -> None:
-    h = await build_harness(
-        settings=discord_settings(quota_daily_seconds=6), db=db, session=session, cdn=cdn
-    )
+    h = await make_harness(quota_daily_seconds=6)
     image, video = h.upload(image_file(tmp_path)), h.upload(video_file(tmp_path))
     await h.animate(h.interaction(), image, video)
     assert len(await user_jobs(h)) == 1
@@ -504,16 +464,8 @@ async def test_quota_refusal_says_which_limit_and_when_it_frees(
     assert not (h.settings.media_dir / f"request-{second.id}").exists()
 
 
-async def test_the_owner_is_not_limited(
-    discord_settings: Callable[..., Settings],
-    db: Database,
-    session: aiohttp.ClientSession,
-    cdn: FakeCdn,
-    tmp_path: Path,
-) -> None:
-    h = await build_harness(
-        settings=discord_settings(quota_daily_seconds=1), db=db, session=session, cdn=cdn
-    )
+async def test_the_owner_is_not_limited(make_harness: Callable[..., Any], tmp_path: Path) -> None:
+    h = await make_harness(quota_daily_seconds=1)
     await h.animate(
         h.interaction(OWNER_ID), h.upload(image_file(tmp_path)), h.upload(video_file(tmp_path))
     )

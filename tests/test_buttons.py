@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 from unittest.mock import Mock
@@ -15,58 +14,30 @@ from discord.ext import commands
 
 from cogs.buttons import JobButton, job_view, run_job_action
 from cogs.notifier import DiscordNotifier
-from db.connection import Database, open_database
+from db.connection import open_database
 from db.jobs import Job, JobsRepository, JobState
 from services.app import build_services
-from services.quota import Requester
 from settings import Settings
-from tests.fakes.discord_fakes import FakeCdn, FakeDiscord, Harness, build_harness
-from tests.fakes.modelslab_server import FakeModelsLab
-from tests.helpers import new_job
+from tests.fakes.discord_fakes import (
+    FakeCdn,
+    FakeDiscord,
+    Harness,
+    add_job,
+    build_harness,
+    move_job,
+)
 
 OWNER, STRANGER, ADMIN, BOT_OWNER = 1, 2, 3, 999
 GUILD, CHANNEL = 10, 100
 
 
 @pytest.fixture
-async def cdn() -> AsyncIterator[FakeCdn]:
-    async with FakeCdn() as server:
-        yield server
+def bot_owner_ids() -> frozenset[int]:
+    return frozenset({BOT_OWNER})
 
 
-@pytest.fixture
-def button_settings(
-    make_settings: Callable[..., Settings], cdn: FakeCdn, fake: FakeModelsLab
-) -> Settings:
-    return make_settings(
-        media_host_allowlist=(cdn.origin, fake.origin),
-        modelslab_base_url=fake.base_url,
-        owner_ids=frozenset({BOT_OWNER}),
-    )
-
-
-@pytest.fixture
-async def harness(
-    button_settings: Settings, db: Database, session: aiohttp.ClientSession, cdn: FakeCdn
-) -> Harness:
-    return await build_harness(settings=button_settings, db=db, session=session, cdn=cdn)
-
-
-async def add_job(h: Harness, **overrides: Any) -> Job:
-    fields = {"user_id": OWNER, "guild_id": GUILD, "channel_id": CHANNEL, "created_at": time.time()}
-    new = new_job(**(fields | overrides))
-    job_id = await h.services.quota.enqueue(new, Requester(new.user_id, new.guild_id))
-    job = await h.services.jobs.get(job_id)
-    assert job is not None
-    return job
-
-
-async def finish(db: Database, job: Job, state: JobState = JobState.FAILED) -> Job:
-    repo = JobsRepository(db)
-    assert await repo.transition(job.id, job.state, state, time.time(), failure_reason="boom")
-    done = await repo.get(job.id)
-    assert done is not None
-    return done
+async def finish(h: Harness, job: Job, state: JobState = JobState.FAILED) -> Job:
+    return await move_job(h, job, state, failure_reason="boom")
 
 
 def reply(h: Harness) -> str:
@@ -166,14 +137,14 @@ async def test_the_bot_owner_may_cancel(harness: Harness) -> None:
 
 async def test_cancelling_a_finished_job_is_refused(harness: Harness) -> None:
     h = harness
-    job = await finish(h.services.db, await add_job(h), JobState.SUCCEEDED)
+    job = await finish(h, await add_job(h), JobState.SUCCEEDED)
     await run_job_action(h.interaction(OWNER, command=None), "cancel", job.id)
     assert reply(h) == f"Job #{job.id} has already succeeded."
 
 
 async def test_retry_queues_the_same_inputs_with_a_new_reservation(harness: Harness) -> None:
     h = harness
-    job = await finish(h.services.db, await add_job(h, mode="std", cost_seconds=5.0))
+    job = await finish(h, await add_job(h, mode="std", cost_seconds=5.0))
     interaction = h.interaction(OWNER, command=None)
 
     await run_job_action(interaction, "retry", job.id)
@@ -192,7 +163,7 @@ async def test_retry_queues_the_same_inputs_with_a_new_reservation(harness: Harn
 
 async def test_run_again_in_the_other_mode_flips_it(harness: Harness) -> None:
     h = harness
-    job = await finish(h.services.db, await add_job(h, mode="std", video_seconds=4.2))
+    job = await finish(h, await add_job(h, mode="std", video_seconds=4.2))
     await run_job_action(h.interaction(OWNER, command=None), "other", job.id)
     [again] = [j for j in await h.services.jobs.recent(OWNER) if j.id != job.id]
     assert again.mode == "pro" and again.cost_seconds == 10.0  # 5 s, pro costs double
@@ -200,7 +171,7 @@ async def test_run_again_in_the_other_mode_flips_it(harness: Harness) -> None:
 
 async def test_retry_by_someone_else_is_refused(harness: Harness) -> None:
     h = harness
-    job = await finish(h.services.db, await add_job(h))
+    job = await finish(h, await add_job(h))
     await run_job_action(h.interaction(STRANGER, command=None), "retry", job.id)
     assert "Only the person who started" in reply(h)
     assert len(await h.services.jobs.recent(STRANGER)) == 0
@@ -208,7 +179,7 @@ async def test_retry_by_someone_else_is_refused(harness: Harness) -> None:
 
 async def test_retry_over_quota_is_refused_with_the_limit(harness: Harness) -> None:
     h = harness
-    job = await finish(h.services.db, await add_job(h, cost_seconds=50.0, video_seconds=9.5))
+    job = await finish(h, await add_job(h, cost_seconds=50.0, video_seconds=9.5))
     await add_job(h, cost_seconds=55.0)  # uses most of the 60 s daily limit
     await run_job_action(h.interaction(OWNER, command=None), "other", job.id)
     assert "daily limit" in reply(h)
@@ -249,8 +220,9 @@ async def click(bot: commands.Bot, custom_id: str, interaction: Mock) -> None:
 
 
 async def test_buttons_work_after_a_restart(
-    button_settings: Settings, session: aiohttp.ClientSession, cdn: FakeCdn
+    harness_settings: Callable[..., Settings], session: aiohttp.ClientSession, cdn: FakeCdn
 ) -> None:
+    button_settings = harness_settings()
     # Before: a job and its status message with a Cancel button.
     first_db = await open_database(button_settings.database_path)
     before = await build_harness(settings=button_settings, db=first_db, session=session, cdn=cdn)

@@ -7,68 +7,32 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import discord
 import pytest
 
 from cogs.notifier import DiscordNotifier
-from db.connection import Database
-from db.jobs import Job, JobsRepository, JobState
+from db.jobs import Job, JobState
 from services.notifier import Clip
-from services.quota import Requester
-from settings import Settings
 from tests.fakes.discord_fakes import (
-    FakeCdn,
     Harness,
-    build_harness,
+    add_job,
     forbidden,
+    move_job,
     not_found,
     server_error,
     too_large,
 )
-from tests.fakes.modelslab_server import FakeModelsLab
-from tests.helpers import new_job
 from tests.media_factory import make_noisy_video, make_video
 
 MB = 1024 * 1024
 CHANNEL, GUILD, USER = 100, 10, 1
 CLIP_URL = "https://cdn.modelslab.com/output/clip.mp4"
-
-
-@pytest.fixture
-async def cdn() -> AsyncIterator[FakeCdn]:
-    async with FakeCdn() as server:
-        yield server
-
-
-@pytest.fixture
-def make_harness(
-    make_settings: Callable[..., Settings],
-    db: Database,
-    session: aiohttp.ClientSession,
-    cdn: FakeCdn,
-    fake: FakeModelsLab,
-) -> Callable[..., Any]:
-    async def make(**overrides: Any) -> Harness:
-        settings = make_settings(
-            media_host_allowlist=(cdn.origin, fake.origin),
-            modelslab_base_url=fake.base_url,
-            **overrides,
-        )
-        return await build_harness(settings=settings, db=db, session=session, cdn=cdn)
-
-    return make
-
-
-@pytest.fixture
-async def harness(make_harness: Callable[..., Any]) -> Harness:
-    return await make_harness()
 
 
 @pytest.fixture(scope="module")
@@ -82,29 +46,14 @@ def noisy_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_noisy_video(tmp_path_factory.mktemp("noisy") / "result.mp4")
 
 
-async def add_job(h: Harness, **overrides: Any) -> Job:
-    fields = {"user_id": USER, "guild_id": GUILD, "channel_id": CHANNEL, "created_at": time.time()}
-    new = new_job(**(fields | overrides))
-    job_id = await h.services.quota.enqueue(new, Requester(new.user_id, new.guild_id))
-    job = await h.services.jobs.get(job_id)
-    assert job is not None
-    return job
-
-
-async def move(h: Harness, job: Job, state: JobState, **values: Any) -> Job:
-    repo = JobsRepository(h.services.db)
-    assert await repo.transition(job.id, job.state, state, time.time(), **values)
-    moved = await repo.get(job.id)
-    assert moved is not None
-    return moved
-
-
 async def delivering_job(h: Harness, **overrides: Any) -> Job:
     job = await add_job(h, **overrides)
     await h.notifier.job_queued(job, 1)
     job = await h.services.jobs.get(job.id)
     assert job is not None
-    return await move(h, job, JobState.DELIVERING, result_url=CLIP_URL, processing_at=time.time())
+    return await move_job(
+        h, job, JobState.DELIVERING, result_url=CLIP_URL, processing_at=time.time()
+    )
 
 
 def clip_of(path: Path | None, url: str | None = CLIP_URL) -> Clip:
@@ -145,7 +94,7 @@ async def test_generating_shows_relative_timestamps_and_ignores_a_wobbling_eta(
     h = harness
     job = await add_job(h)
     await h.notifier.job_queued(job, 1)
-    job = await move(h, job, JobState.PROCESSING, provider_eta=300.0)
+    job = await move_job(h, job, JobState.PROCESSING, provider_eta=300.0)
     await h.notifier.job_started(job)
     [started] = h.world.edits
     text = started.embed.description if started.embed else ""
@@ -165,7 +114,7 @@ async def test_changes_inside_the_edit_interval_are_held_and_the_newest_is_shown
     job = await add_job(h)
     await h.notifier.job_queued(job, 3)  # posts
     await h.notifier.job_queued(job, 2)  # too soon after the post: held
-    job = await move(h, job, JobState.PROCESSING)
+    job = await move_job(h, job, JobState.PROCESSING)
     await h.notifier.job_started(job)  # replaces the held change
     assert h.world.edits == []
     await asyncio.sleep(0.15)
@@ -177,7 +126,7 @@ async def test_the_final_edit_is_never_held(make_harness: Callable[..., Any]) ->
     h = await make_harness(status_edit_interval_seconds=60)
     job = await add_job(h)
     await h.notifier.job_queued(job, 1)
-    job = await move(h, job, JobState.FAILED)
+    job = await move_job(h, job, JobState.FAILED)
     await h.notifier.job_failed(job, "provider_failed", "No person was found in the video.", False)
     [edit] = h.world.edits
     assert edit.embed is not None and edit.embed.title == "❌ Failed"
@@ -188,7 +137,7 @@ async def test_a_late_progress_report_does_not_undo_a_cancellation(harness: Harn
     h = harness
     job = await add_job(h)
     await h.notifier.job_queued(job, 1)
-    job = await move(h, job, JobState.CANCELLED)
+    job = await move_job(h, job, JobState.CANCELLED)
     await h.notifier.job_cancelled(job, by_user_id=USER)
     await h.notifier.job_progress(job, 30.0, 60.0)  # a poll that was already in flight
     assert [e.embed.title for e in h.world.edits if e.embed] == ["🚫 Cancelled"]
@@ -414,7 +363,7 @@ async def test_failure_is_explained_and_says_nothing_was_charged(harness: Harnes
     h = harness
     job = await add_job(h)
     await h.notifier.job_queued(job, 1)
-    job = await move(h, job, JobState.FAILED)
+    job = await move_job(h, job, JobState.FAILED)
     reason = "ModelsLab could not make it: no person detected"
     await h.notifier.job_failed(job, "provider_failed", reason, False)
 
@@ -430,7 +379,7 @@ async def test_failure_is_explained_and_says_nothing_was_charged(harness: Harnes
 
 async def test_failure_notice_falls_back_to_dm(harness: Harness) -> None:
     h = harness
-    job = await move(h, await add_job(h), JobState.FAILED)
+    job = await move_job(h, await add_job(h), JobState.FAILED)
     h.world.fail_sends(CHANNEL, forbidden(50013), always=True)
     await h.notifier.job_failed(job, "timeout", "Generation took too long.", False)
     [notice] = h.world.sent_in(h.world.dm_channel_id(USER))

@@ -5,43 +5,17 @@ mentions the user, the status message walked through its states, the quota charg
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
-import aiohttp
 import pytest
 
-from db.connection import Database
 from db.jobs import Job, JobState
 from services.quota import Requester
-from settings import Settings
-from tests.fakes.discord_fakes import FakeCdn, Harness, build_harness, forbidden
+from tests.fakes.discord_fakes import Harness, forbidden
 from tests.fakes.modelslab_server import FakeJobSpec, FakeModelsLab
 from tests.media_factory import make_image, make_video
 
 USER, GUILD, CHANNEL = 1, 10, 100
-
-
-@pytest.fixture
-async def cdn() -> AsyncIterator[FakeCdn]:
-    async with FakeCdn() as server:
-        yield server
-
-
-@pytest.fixture
-async def harness(
-    make_settings: Callable[..., Settings],
-    db: Database,
-    session: aiohttp.ClientSession,
-    cdn: FakeCdn,
-    fake: FakeModelsLab,
-) -> AsyncIterator[Harness]:
-    settings = make_settings(
-        media_host_allowlist=(cdn.origin, fake.origin), modelslab_base_url=fake.base_url
-    )
-    h = await build_harness(settings=settings, db=db, session=session, cdn=cdn)
-    yield h
-    await h.services.runner.stop()
 
 
 @pytest.fixture(scope="module")

@@ -2,47 +2,20 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import AsyncIterator, Callable
-from typing import Any
-
-import aiohttp
 import discord
 import pytest
 from discord.ext import commands
 
 from cogs.user_commands import UserCommands
-from db.connection import Database
-from db.jobs import Job, JobsRepository, JobState
-from services.quota import Requester
-from settings import Settings
-from tests.fakes.discord_fakes import FakeCdn, Harness, Sent, build_harness
-from tests.fakes.modelslab_server import FakeModelsLab
-from tests.helpers import new_job
+from db.jobs import JobState
+from tests.fakes.discord_fakes import Harness, Sent, add_job, move_job
 
 USER, OWNER, GUILD, CHANNEL = 1, 999, 10, 100
 
 
 @pytest.fixture
-async def cdn() -> AsyncIterator[FakeCdn]:
-    async with FakeCdn() as server:
-        yield server
-
-
-@pytest.fixture
-async def harness(
-    make_settings: Callable[..., Settings],
-    db: Database,
-    session: aiohttp.ClientSession,
-    cdn: FakeCdn,
-    fake: FakeModelsLab,
-) -> Harness:
-    settings = make_settings(
-        media_host_allowlist=(cdn.origin, fake.origin),
-        modelslab_base_url=fake.base_url,
-        owner_ids=frozenset({OWNER}),
-    )
-    return await build_harness(settings=settings, db=db, session=session, cdn=cdn)
+def bot_owner_ids() -> frozenset[int]:
+    return frozenset({OWNER})
 
 
 @pytest.fixture
@@ -51,20 +24,6 @@ def cog(harness: Harness) -> UserCommands:
     return UserCommands(
         settings=s.settings, quota=s.quota, jobs=s.jobs, is_owner=harness.bot.is_owner
     )
-
-
-async def add_job(h: Harness, **overrides: Any) -> Job:
-    fields = {"user_id": USER, "guild_id": GUILD, "channel_id": CHANNEL, "created_at": time.time()}
-    new = new_job(**(fields | overrides))
-    job_id = await h.services.quota.enqueue(new, Requester(new.user_id, new.guild_id))
-    job = await h.services.jobs.get(job_id)
-    assert job is not None
-    return job
-
-
-async def end(h: Harness, job: Job, state: JobState, **values: Any) -> None:
-    repo = JobsRepository(h.services.db)
-    assert await repo.transition(job.id, job.state, state, time.time(), **values)
 
 
 def answer(h: Harness) -> Sent:
@@ -122,9 +81,9 @@ async def test_jobs_lists_recent_jobs_with_state_and_results(
 ) -> None:
     h = harness
     done = await add_job(h, mode="pro")
-    await end(h, done, JobState.SUCCEEDED, result_message_id=555, delivery="file")
+    await move_job(h, done, JobState.SUCCEEDED, result_message_id=555, delivery="file")
     failed = await add_job(h)
-    await end(h, failed, JobState.FAILED, failure_reason="No person detected in the video.")
+    await move_job(h, failed, JobState.FAILED, failure_reason="No person detected in the video.")
     running = await add_job(h)
 
     await cog.jobs.callback(cog, h.interaction(USER))  # type: ignore[arg-type]

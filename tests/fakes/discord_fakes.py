@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import secrets
+import time
 from collections import defaultdict, deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -33,8 +34,11 @@ from cogs.animate import AnimateCog
 from cogs.errors import on_app_command_error
 from cogs.notifier import DiscordNotifier
 from db.connection import Database
+from db.jobs import Job, JobsRepository, JobState
 from services.app import Services, build_services
+from services.quota import Requester
 from settings import Settings
+from tests.helpers import new_job
 
 DEFAULT_UPLOAD_LIMIT = discord.utils.DEFAULT_FILE_SIZE_LIMIT_BYTES
 DM_CHANNEL_BASE = 7_000_000_000
@@ -575,3 +579,22 @@ async def build_harness(
         publish_image=publish_image,
     )
     return Harness(world, cdn, settings, services, bot, notifier, cog)
+
+
+async def add_job(h: Harness, **overrides: Any) -> Job:
+    """Enqueue a ``tests.helpers.new_job`` (user 1 in guild 10, channel 100, as
+    ``Harness.interaction`` defaults to; created now) through the quota service."""
+    new = new_job(**({"created_at": time.time()} | overrides))
+    job_id = await h.services.quota.enqueue(new, Requester(new.user_id, new.guild_id))
+    job = await h.services.jobs.get(job_id)
+    assert job is not None
+    return job
+
+
+async def move_job(h: Harness, job: Job, state: JobState, **values: Any) -> Job:
+    """Move `job` from its current state to `state` (which must succeed); return the moved job."""
+    repo = JobsRepository(h.services.db)
+    assert await repo.transition(job.id, job.state, state, time.time(), **values)
+    moved = await repo.get(job.id)
+    assert moved is not None
+    return moved
