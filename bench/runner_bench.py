@@ -94,7 +94,9 @@ async def run(jobs: int, users: int, gen: float, limit: int) -> None:
     ideal = math.ceil(jobs / limit) * gen
     lag_ms = sorted(x * 1000 for x in lag)
     p99 = lag_ms[min(len(lag_ms) - 1, int(len(lag_ms) * 0.99))]
-    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    rss_mb = usage.ru_maxrss / 1024
+    cpu = usage.ru_utime + usage.ru_stime
     print(f"jobs={jobs} users={users} T={gen}s C={limit} poll_max={poll_max:.3f}s")
     print(f"succeeded: {succeeded}/{jobs}; provider peak concurrency: {fake.max_concurrent_seen}")
     print(f"makespan: {makespan:.1f}s  ideal: {ideal:.1f}s  ratio: {makespan / ideal:.3f}")
@@ -102,7 +104,7 @@ async def run(jobs: int, users: int, gen: float, limit: int) -> None:
         f"provider calls per job: {api_calls / jobs:.2f}  "
         f"(target <= T/POLL_INTERVAL_MAX_SECONDS + 3 = {gen / poll_max + 3:.1f})"
     )
-    print(f"peak RSS: {rss_mb:.0f} MiB")
+    print(f"peak RSS: {rss_mb:.0f} MiB; CPU time: {cpu:.1f} s ({cpu / makespan:.0%} of one core)")
     print(f"event-loop lag: p50 {statistics.median(lag_ms):.2f} ms  p99 {p99:.2f} ms")
 
 
