@@ -457,3 +457,28 @@ async def test_loop_sleeps_while_a_slow_poll_is_in_flight(make_engine, fake) -> 
     before = ticks
     await asyncio.sleep(0.2)  # inside the slow poll
     assert ticks - before <= 3
+
+
+async def test_a_crashing_step_backs_off_and_the_job_still_finishes(make_engine, fake) -> None:  # type: ignore[no-untyped-def]
+    engine = await make_engine()
+    runner = engine.services.runner
+    original = runner._handle_status
+    crashes = 0
+
+    async def buggy(job: Job, result: Any) -> None:
+        nonlocal crashes
+        if crashes < 2:
+            crashes += 1
+            raise RuntimeError("a bug")
+        await original(job, result)
+
+    runner._handle_status = buggy  # type: ignore[method-assign]
+    job_id = await engine.add()
+    await runner.start()
+    await engine.until(job_id, JobState.SUCCEEDED)
+    assert crashes == 2
+    # Each crash pushed the next poll back by the maximum interval instead of retrying at once.
+    first, second, third = (r.at for r in fake.fetches()[:3])
+    max_interval = engine.services.settings.poll_interval_max_seconds
+    assert second - first >= max_interval * 0.9
+    assert third - second >= max_interval * 0.9
