@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from db.connection import Database, Executor
 from db.jobs import JobsRepository, NewJob
@@ -133,7 +133,6 @@ class UsageReport:
     next_free_at: float | None  # when the oldest counted usage leaves the daily window
     global_cap: float | None = None
     global_used_today: float = 0.0
-    extras: dict[str, float] = field(default_factory=dict)
 
 
 def _fmt(seconds: float) -> str:

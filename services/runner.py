@@ -379,17 +379,19 @@ class Runner:
             )
         else:
             polls = job.polls + 1
-            await self._jobs.update(
-                job.id,
-                JobState.PROCESSING,
-                polls=polls,
-                transient_errors=0,
-                next_attempt_at=self._next_poll_at(job, polls, now),
-                provider_eta=result.eta_seconds or job.provider_eta,
-            )
+            changes: dict[str, Any] = {
+                "polls": polls,
+                "transient_errors": 0,
+                "next_attempt_at": self._next_poll_at(job, polls, now),
+                "provider_eta": result.eta_seconds or job.provider_eta,
+            }
+            if not await self._jobs.update(job.id, JobState.PROCESSING, **changes):
+                return  # cancelled meanwhile: nothing to report
+            # The row is known without reading it back: this runs on every poll of every job.
             elapsed = now - (job.processing_at or now)
-            await self._notify(
-                "progress", job.id, self._notifier.job_progress, elapsed, result.eta_seconds
+            await _safely(
+                f"job {job.id}: progress notice",
+                self._notifier.job_progress(replace(job, **changes), elapsed, result.eta_seconds),
             )
 
     async def _poll_trouble(

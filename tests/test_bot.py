@@ -24,7 +24,6 @@ async def test_setup_hook_wires_everything(
     try:
         await bot.setup_hook()
         assert {c.name for c in bot.tree.get_commands()} == EXPECTED_COMMANDS
-        assert bot.services.runner.is_working_on(0) is False
         bot.tree.sync.assert_not_awaited()  # no DEV_GUILD_ID: global sync is an owner's choice
         assert bot.notifier is not None
     finally:
