@@ -42,6 +42,7 @@ from services.modelslab import (
     TransientError,
 )
 from services.notifier import Clip, DeliveryReceipt, Notifier
+from services.provider_gate import Permit, ProviderGate
 from services.quota import STATE_GLOBAL_PAUSED
 from settings import Settings
 
@@ -101,9 +102,11 @@ class Runner:
         self._wake = asyncio.Event()
         self._loop_task: asyncio.Task[None] | None = None
         self._tasks: dict[int, asyncio.Task[None]] = {}  # job id -> its submit/poll/deliver task
-        self._hold_until = 0.0  # provider queue full (429): no submits before this
-        self._paused: str | None = None  # operator failure reason, while dispatching is paused
-        self._paused_until = 0.0
+        self._gate = ProviderGate(
+            clock=clock,
+            pause_seconds=settings.operator_pause_seconds,
+            max_in_flight=settings.max_concurrent_jobs,
+        )
         self._next_housekeeping = 0.0
         self._housekeeping_interval = min(
             max(settings.status_edit_interval_seconds, 0.5), HOUSEKEEPING_MAX_SECONDS
@@ -134,12 +137,12 @@ class Runner:
 
     @property
     def paused_reason(self) -> str | None:
-        return self._paused
+        return self._gate.paused_reason
 
     def resume_provider(self) -> None:
-        """Operator says the provider problem is fixed: dispatch again now."""
-        self._paused = None
-        self._paused_until = 0.0
+        """Operator says the provider problem is fixed: send one probe now. Its answer reopens
+        the gate (and the queue follows) or renews the pause; the queue never goes out blind."""
+        self._gate.probe_now()
         self.wake()
 
     # --- the loop -------------------------------------------------------------------------------
@@ -177,10 +180,9 @@ class Runner:
         wake_at = await self._jobs.next_wake_at(exclude=tuple(self._tasks))
         if wake_at is not None:
             candidates.append(wake_at - now)
-        if self._hold_until > now:
-            candidates.append(self._hold_until - now)
-        if self._paused and self._paused_until > now:
-            candidates.append(self._paused_until - now)
+        gate_opens_at = self._gate.next_change_at()
+        if gate_opens_at is not None:
+            candidates.append(gate_opens_at - now)
         return max(min(candidates), 0.0)
 
     def _spawn(self, job: Job, work: Coroutine[Any, Any, None]) -> None:
@@ -214,34 +216,35 @@ class Runner:
 
     # --- dispatch -------------------------------------------------------------------------------
     async def _dispatch(self, now: float) -> None:
-        if now < self._hold_until:
-            return
-        if await self._policy.get_state(STATE_GLOBAL_PAUSED) == "1":
-            return
-        if self._paused:
-            if now < self._paused_until:
+        """Claim queued jobs while the gate gives permits. Each claim asks the gate again, since
+        a submit spawned a moment ago may already have closed it."""
+        while not await self._globally_paused():
+            permit = self._gate.acquire(await self._jobs.count_at_provider())
+            if permit is None:
                 return
-            # Probe: let one job through; its result either clears or renews the pause.
-            self._paused_until = now + self._settings.operator_pause_seconds
-            await self._dispatch_one(now)
-            return
-        while await self._jobs.count_at_provider() < self._settings.max_concurrent_jobs:
-            if not await self._dispatch_one(now):
+            if not await self._dispatch_one(now, permit):
+                self._gate.release(permit)
+                return
+            if permit.probe:
                 return
 
-    async def _dispatch_one(self, now: float) -> bool:
+    async def _globally_paused(self) -> bool:
+        return await self._policy.get_state(STATE_GLOBAL_PAUSED) == "1"
+
+    async def _dispatch_one(self, now: float, permit: Permit) -> bool:
         job = await self._jobs.next_fair_queued(now)
         if job is None:
             return False
         claimed = await self._jobs.transition(
             job.id, JobState.QUEUED, JobState.SUBMITTING, now, attempts=job.attempts + 1
         )
-        if claimed:
-            claimed_job = replace(job, state=JobState.SUBMITTING, attempts=job.attempts + 1)
-            self._spawn(claimed_job, self._submit(claimed_job))
+        if not claimed:
+            return False
+        claimed_job = replace(job, state=JobState.SUBMITTING, attempts=job.attempts + 1)
+        self._spawn(claimed_job, self._submit(claimed_job, permit))
         return True
 
-    async def _submit(self, job: Job) -> None:
+    async def _submit(self, job: Job, permit: Permit) -> None:
         request = MotionControlRequest(
             image_url=job.image_url,
             video_url=job.video_url,
@@ -249,22 +252,37 @@ class Runner:
             mode=job.mode,
             prompt=job.prompt,
         )
+        # The gate is checked again at the moment of sending: another submit may have been
+        # refused (pausing or holding) since this job was claimed. Nothing awaits between
+        # this check and the call.
+        globally_paused = await self._globally_paused()
+        if globally_paused or not self._gate.admits(permit):
+            self._gate.release(permit)
+            await self._requeue(job, next_attempt_at=None, count_attempt=False)
+            return
         log.info("job %d: submitting (attempt %d)", job.id, job.attempts)
         try:
             result = await self._client.submit_motion_control(request)
         except RateLimitedError as exc:
             wait = exc.retry_after or self._settings.poll_interval_max_seconds
-            self._hold_until = self._clock() + wait
+            # Close the gate first, then put the job back: the loop must not pick it up again.
+            self._gate.queue_full(wait)
+            self._gate.learn_room(max(await self._jobs.count_at_provider() - 1, 0))
             log.info("job %d: provider queue full, holding submits for %.1fs", job.id, wait)
             await self._requeue(job, next_attempt_at=None, count_attempt=False)
         except OperatorError as exc:
+            first = self._gate.refused_by_operator_failure(exc.reason)
             await self._requeue(job, next_attempt_at=None, count_attempt=False)
-            await self._pause(exc.reason)
+            if first:
+                await self._announce_pause(exc.reason)
         except InputError as exc:
+            self._gate.submit_ended(permit)
             await self._fail(job, JobState.SUBMITTING, "input", _input_text(exc.message))
         except OutcomeUnknownError:
+            self._gate.submit_ended(permit)
             await self._fail_unknown_outcome(job)
         except TransientError as exc:
+            self._gate.submit_ended(permit)
             if job.attempts >= self._settings.transient_retry_limit:
                 await self._fail(
                     job,
@@ -277,6 +295,9 @@ class Runner:
                 log.warning("job %d: submit failed (%s); retry in %.1fs", job.id, exc, delay)
                 await self._requeue(job, next_attempt_at=self._clock() + delay)
         else:
+            if permit.probe and self._gate.paused_reason is not None:
+                log.info("provider accepted a job again; dispatching resumed")
+            self._gate.accepted(permit)
             await self._accepted(job, result)
 
     async def _accepted(self, job: Job, result: ProviderJob) -> None:
@@ -287,7 +308,6 @@ class Runner:
                 job, JobState.SUBMITTING, "no_provider_id", FAILURE_TEXT["no_provider_id"]
             )
             return
-        self._clear_pause()
         first_poll = now + self._clamp(
             result.eta_seconds or self._settings.poll_interval_min_seconds
         )
@@ -354,7 +374,8 @@ class Runner:
                 job, exc.retry_after or self._settings.poll_interval_max_seconds
             )
         except OperatorError as exc:
-            await self._pause(exc.reason)
+            if self._gate.refused_by_operator_failure(exc.reason):
+                await self._announce_pause(exc.reason)
             await self._schedule_poll(job, self._settings.poll_interval_max_seconds)
         except TransientError as exc:
             await self._poll_trouble(job, "provider_unreachable", str(exc))
@@ -543,25 +564,16 @@ class Runner:
         log.info("job %d: failed (%s)", job.id, code)
         await self._notify("failed", job.id, self._notifier.job_failed, code, reason, False)
 
-    async def _pause(self, reason: str) -> None:
-        first = self._paused is None
-        self._paused = reason
-        self._paused_until = self._clock() + self._settings.operator_pause_seconds
-        if first:
-            text = OPERATOR_REASONS.get(reason, reason)
-            log.error("dispatching paused: %s", text)
-            await self._alert(
-                f"provider:{reason}:{int(self._clock())}",
-                f"New jobs are paused because {text}. Queued jobs wait and nobody is charged. "
-                f"The bot tries again every {self._settings.operator_pause_seconds:g} s, or "
-                "resume it with /animate-owner resume once fixed.",
-            )
-
-    def _clear_pause(self) -> None:
-        if self._paused is not None:
-            log.info("provider accepted a job again; dispatching resumed")
-        self._paused = None
-        self._paused_until = 0.0
+    async def _announce_pause(self, reason: str) -> None:
+        """Once per pause: one log line and one operator alert, however many submits bounce."""
+        text = OPERATOR_REASONS.get(reason, reason)
+        log.error("dispatching paused: %s", text)
+        await self._alert(
+            f"provider:{reason}:{int(self._clock())}",
+            f"New jobs are paused because {text}. Queued jobs wait and nobody is charged. "
+            f"The bot tries again every {self._settings.operator_pause_seconds:g} s, or "
+            "resume it with /animate-owner resume once fixed.",
+        )
 
     async def _alert(self, key: str, message: str) -> None:
         await _safely(f"operator alert {key}", self._notifier.operator_alert(key, message))
