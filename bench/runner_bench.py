@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from db.connection import open_database
-from db.jobs import JobState
+from domain import JobState
 from services.app import build_services
 from services.quota import Requester
 from settings import Secret, Settings

@@ -25,7 +25,7 @@ from discord.ext import commands
 
 from cogs.requester import IsOwner, requester_from
 from cogs.status import receipt_text
-from db.jobs import Job
+from domain import Job, Mode, Orientation
 from services.downloads import DownloadError, HostAllowlist, TooLargeError, download_to_file
 from services.jobs import JobInputs, JobService
 from services.media import (
@@ -95,8 +95,8 @@ class AnimateRequest:
 
     image: discord.Attachment
     video: discord.Attachment
-    orientation: str
-    mode: str
+    orientation: Orientation
+    mode: Mode
     prompt: str
 
 
@@ -197,7 +197,7 @@ class AnimateCog(commands.Cog):
         """Animate a character picture with the motion from a video."""
         # The first await: Discord allows 3 s to answer, and nothing below is that fast for sure.
         await interaction.response.defer(ephemeral=True, thinking=True)
-        request = AnimateRequest(image, video, orientation, mode, prompt or "")
+        request = AnimateRequest(image, video, Orientation(orientation), Mode(mode), prompt or "")
         job = await self.start_job(interaction, request)
         position = await self._jobs.queue_position(job.id)
         await interaction.followup.send(

@@ -16,7 +16,7 @@ from discord.ext import commands
 from cogs.errors import handle_error, reply_ephemeral
 from cogs.requester import is_server_admin, requester_from
 from cogs.status import receipt_text
-from db.jobs import Job, JobState
+from domain import Job, JobState, Mode
 from services.jobs import JobActionRefused
 
 if TYPE_CHECKING:
@@ -41,8 +41,8 @@ def custom_id(action: str, job_id: int) -> str:
     return f"job:{action}:{job_id}"
 
 
-def other_mode(mode: str) -> str:
-    return "std" if mode == "pro" else "pro"
+def other_mode(mode: str) -> Mode:
+    return Mode(mode).other
 
 
 def _label(action: str, mode: str | None) -> str:

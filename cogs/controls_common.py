@@ -23,8 +23,7 @@ from services.quota import Requester, UsageReport
 from services.stats import Stats, render_daily_chart
 
 if TYPE_CHECKING:
-    from db.audit import AuditEntry
-    from db.jobs import Job
+    from domain import AuditEntry, Job
     from services.app import Services
 
 OK = discord.Colour.green()

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import discord
 
-from db.jobs import Job, JobState
+from domain import FailureCode, Job, JobState
 from services.media import (
     IMAGE_MAX_ASPECT,
     IMAGE_MAX_BYTES,
@@ -220,6 +220,37 @@ def clip_text(job: Job, method: str, link_url: str | None, link_expires_at: floa
     return "\n".join((head, too_big, link_url or "", expires))
 
 
+_FAILURE_WORDS = {
+    FailureCode.SUBMIT_OUTCOME_UNKNOWN: (
+        "The bot lost contact with ModelsLab while starting your job, so it was stopped rather "
+        "than risk running it twice. Press Retry to try again."
+    ),
+    FailureCode.TIMEOUT: "Generation took longer than {minutes:g} minutes and was stopped.",
+    FailureCode.PROVIDER_UNREACHABLE: "ModelsLab could not be reached for too long.",
+    FailureCode.NO_OUTPUT: "ModelsLab reported success but never provided the clip.",
+    FailureCode.EXPIRED_IN_QUEUE: (
+        "Your job waited in the queue too long and its uploaded files expired. Run /animate again."
+    ),
+    FailureCode.NO_PROVIDER_ID: "ModelsLab accepted the job but returned no id to follow it.",
+    FailureCode.CANCELLED: "Cancelled.",
+}
+
+
+def failure_words(job: Job) -> str:
+    """Why a failed job failed, in words a member can act on (from its code and detail)."""
+    code, detail = job.failure_code, job.failure_reason
+    if code is FailureCode.INPUT:
+        return f"ModelsLab refused the inputs: {detail or 'no reason given'}"
+    if code is FailureCode.PROVIDER_FAILED:
+        return f"ModelsLab could not make it: {detail or 'no reason given'}"
+    if code is FailureCode.TIMEOUT and job.deadline_at and job.processing_at:
+        minutes = (job.deadline_at - job.processing_at) / 60
+        return _FAILURE_WORDS[code].format(minutes=minutes)
+    if code is not None and code in _FAILURE_WORDS:
+        return _FAILURE_WORDS[code].format(minutes=0)
+    return detail or "No reason recorded."
+
+
 def failure_text(job: Job, reason: str, charged: bool) -> str:
     """The new message that tells the user their job failed."""
     return (
@@ -242,7 +273,7 @@ def _job_result(job: Job, now: float) -> str:
             return f"[Download]({job.result_url}) (expires {ts(link_expiry(job, now))})"
         return "Link expired."
     if job.state is JobState.FAILED:
-        return shorten(job.failure_reason or "No reason recorded.", 120)
+        return shorten(failure_words(job), 120)
     if job.state is JobState.CANCELLED:
         return "Cancelled."
     return "In progress."

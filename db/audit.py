@@ -3,24 +3,9 @@ guild_key is the guild id, or 0 for bot-wide (owner) changes and the DM scope.""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from db.connection import Executor
 from db.policy import guild_key
-
-
-@dataclass(frozen=True)
-class AuditEntry:
-    """One recorded change. guild_id is None for bot-wide and DM-scope changes."""
-
-    id: int
-    guild_id: int | None
-    actor_id: int
-    action: str
-    target: str | None
-    old_value: str | None
-    new_value: str | None
-    created_at: float
+from domain import AuditEntry
 
 
 class AuditRepository:

@@ -2,30 +2,35 @@
 
 from __future__ import annotations
 
-import enum
 import sqlite3
-from dataclasses import asdict, dataclass, fields
-from typing import Any
+from dataclasses import asdict, fields
+from typing import Any, TypedDict, Unpack
 
 from db.connection import Executor
+from domain import DeliveryRoute, FailureCode, Job, JobState, Mode, NewJob, Orientation
 
 
-class JobState(enum.StrEnum):
-    QUEUED = "queued"
-    SUBMITTING = "submitting"
-    PROCESSING = "processing"
-    DELIVERING = "delivering"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
+class JobChanges(TypedDict, total=False):
+    """The fields a job update may change; the type checker verifies every caller's names."""
 
-    @property
-    def is_terminal(self) -> bool:
-        return self in TERMINAL_STATES
+    status_message_id: int | None
+    result_message_id: int | None
+    delivery: DeliveryRoute | None
+    provider_job_id: str | None
+    provider_eta: float | None
+    attempts: int
+    polls: int
+    transient_errors: int
+    next_attempt_at: float | None
+    deadline_at: float | None
+    charged_seconds: float
+    result_url: str | None
+    result_path: str | None
+    failure_code: FailureCode | None
+    failure_reason: str | None
+    finished_at: float | None
+    media_purged_at: float | None
 
-
-TERMINAL_STATES = frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED})
-ACTIVE_STATES = tuple(s for s in JobState if s not in TERMINAL_STATES)
 
 # The timestamp column each state's transition stamps.
 _STAMP = {
@@ -38,67 +43,16 @@ _STAMP = {
 }
 
 
-@dataclass(frozen=True, kw_only=True)
-class NewJob:
-    """What a validated request inserts."""
-
-    user_id: int
-    guild_id: int | None
-    channel_id: int | None
-    image_url: str
-    image_path: str
-    image_kind: str
-    image_bytes: int
-    image_width: int
-    image_height: int
-    video_url: str
-    video_path: str
-    video_kind: str
-    video_bytes: int
-    video_width: int
-    video_height: int
-    video_seconds: float
-    orientation: str
-    mode: str
-    prompt: str
-    model_id: str
-    cost_seconds: float
-    created_at: float
-    retry_of: int | None = None
-
-
-@dataclass(frozen=True, kw_only=True)
-class Job(NewJob):
-    """One row of the jobs table."""
-
-    id: int
-    state: JobState
-    status_message_id: int | None
-    result_message_id: int | None
-    delivery: str | None
-    provider_job_id: str | None
-    provider_eta: float | None
-    attempts: int
-    polls: int
-    transient_errors: int
-    next_attempt_at: float | None
-    deadline_at: float | None
-    charged_seconds: float
-    result_url: str | None
-    result_path: str | None
-    failure_code: str | None
-    failure_reason: str | None
-    submitting_at: float | None
-    processing_at: float | None
-    delivering_at: float | None
-    finished_at: float | None
-    media_purged_at: float | None
-
-    @classmethod
-    def from_row(cls, row: sqlite3.Row) -> Job:
-        data = dict(row)
-        data["state"] = JobState(data["state"])
-        return cls(**data)
+def job_from_row(row: sqlite3.Row) -> Job:
+    data = dict(row)
+    data["state"] = JobState(data["state"])
+    data["mode"] = Mode(data["mode"])
+    data["orientation"] = Orientation(data["orientation"])
+    if data["failure_code"] is not None:
+        data["failure_code"] = FailureCode(data["failure_code"])
+    if data["delivery"] is not None:
+        data["delivery"] = DeliveryRoute(data["delivery"])
+    return Job(**data)
 
 
 _COLUMNS = frozenset(f.name for f in fields(Job))
@@ -132,7 +86,7 @@ class JobsRepository:
 
     async def get(self, job_id: int) -> Job | None:
         row = await self._db.fetchone("SELECT * FROM jobs WHERE id = ?", (job_id,))
-        return None if row is None else Job.from_row(row)
+        return None if row is None else job_from_row(row)
 
     async def transition(
         self,
@@ -140,18 +94,16 @@ class JobsRepository:
         expected: JobState | tuple[JobState, ...],
         new: JobState,
         now: float,
-        **values: Any,
+        **changes: Unpack[JobChanges],
     ) -> bool:
         """Move a job to `new` only if it is still in `expected`; True if this call moved it."""
         expected_states = (expected,) if isinstance(expected, JobState) else expected
-        values = (
-            {"state": new.value, _STAMP[new]: now, **values}
-            if new in _STAMP
-            else {
-                "state": new.value,
-                **values,
-            }
-        )
+        for state in expected_states:
+            if not state.can_move_to(new):
+                raise ValueError(f"a job cannot move from {state} to {new}")
+        values: dict[str, Any] = {"state": new.value, **changes}
+        if new in _STAMP:
+            values[_STAMP[new]] = now
         marks = ", ".join(f":expected{i}" for i in range(len(expected_states)))
         params = {**values, **{f"expected{i}": s.value for i, s in enumerate(expected_states)}}
         params["job_id"] = job_id
@@ -162,11 +114,11 @@ class JobsRepository:
         )
         return result.rowcount == 1
 
-    async def update(self, job_id: int, expected: JobState, **values: Any) -> bool:
+    async def update(self, job_id: int, expected: JobState, **changes: Unpack[JobChanges]) -> bool:
         """Change fields of a job that is still in `expected` (no state change)."""
-        params = {**values, "job_id": job_id, "expected": expected.value}
+        params = {**changes, "job_id": job_id, "expected": expected.value}
         result = await self._db.execute(
-            f"UPDATE jobs SET {_assignments(values)} "  # noqa: S608 - validated column names
+            f"UPDATE jobs SET {_assignments(dict(changes))} "  # noqa: S608 - validated column names
             "WHERE id = :job_id AND state = :expected",
             params,
         )
@@ -209,7 +161,7 @@ class JobsRepository:
             """,
             {"now": now},
         )
-        return None if row is None else Job.from_row(row)
+        return None if row is None else job_from_row(row)
 
     async def due_polls(
         self, now: float, exclude: tuple[int, ...] = (), limit: int = 50
@@ -220,7 +172,16 @@ class JobsRepository:
             "ORDER BY next_attempt_at LIMIT ?",
             (now, limit + len(exclude)),
         )
-        return [Job.from_row(r) for r in rows if r["id"] not in exclude][:limit]
+        return [job_from_row(r) for r in rows if r["id"] not in exclude][:limit]
+
+    async def due_deliveries(self, now: float, exclude: tuple[int, ...] = ()) -> list[Job]:
+        """Delivering jobs whose next attempt has come, except `exclude`."""
+        rows = await self._db.fetchall(
+            "SELECT * FROM jobs WHERE state = 'delivering' "
+            "AND (next_attempt_at IS NULL OR next_attempt_at <= ?) ORDER BY id",
+            (now,),
+        )
+        return [job_from_row(r) for r in rows if r["id"] not in exclude]
 
     async def next_wake_at(self, exclude: tuple[int, ...] = ()) -> float | None:
         """The earliest time a queued retry, a poll or a delivery retry becomes due, ignoring
@@ -234,13 +195,22 @@ class JobsRepository:
         )
         return None if value is None else float(value)
 
+    async def count_in_states(self, *states: JobState) -> int:
+        marks = ", ".join("?" for _ in states)
+        return int(
+            await self._db.fetchval(
+                f"SELECT COUNT(*) FROM jobs WHERE state IN ({marks})",  # noqa: S608
+                tuple(s.value for s in states),
+            )
+        )
+
     async def in_states(self, *states: JobState) -> list[Job]:
         marks = ", ".join("?" for _ in states)
         rows = await self._db.fetchall(
             f"SELECT * FROM jobs WHERE state IN ({marks}) ORDER BY id",  # noqa: S608
             tuple(s.value for s in states),
         )
-        return [Job.from_row(r) for r in rows]
+        return [job_from_row(r) for r in rows]
 
     async def queue_position(self, job_id: int) -> int:
         """1-based place among queued jobs (by id); 0 when the job is not queued."""
@@ -260,14 +230,14 @@ class JobsRepository:
         rows = await self._db.fetchall(
             "SELECT * FROM jobs WHERE state = 'queued' ORDER BY id LIMIT ?", (limit,)
         )
-        return [Job.from_row(r) for r in rows]
+        return [job_from_row(r) for r in rows]
 
     async def queued_stale(self, created_before: float) -> list[Job]:
         rows = await self._db.fetchall(
             "SELECT * FROM jobs WHERE state = 'queued' AND created_at < ? ORDER BY id",
             (created_before,),
         )
-        return [Job.from_row(r) for r in rows]
+        return [job_from_row(r) for r in rows]
 
     async def recent_for_user(
         self, user_id: int, guild_id: int | None = None, limit: int = 10, any_guild: bool = True
@@ -282,7 +252,7 @@ class JobsRepository:
                 "SELECT * FROM jobs WHERE user_id = ? AND guild_id IS ? ORDER BY id DESC LIMIT ?",
                 (user_id, guild_id, limit),
             )
-        return [Job.from_row(r) for r in rows]
+        return [job_from_row(r) for r in rows]
 
     async def media_to_purge(self, finished_before: float, limit: int = 200) -> list[Job]:
         rows = await self._db.fetchall(
@@ -290,7 +260,7 @@ class JobsRepository:
             "AND finished_at < ? ORDER BY finished_at LIMIT ?",
             (finished_before, limit),
         )
-        return [Job.from_row(r) for r in rows]
+        return [job_from_row(r) for r in rows]
 
     async def mark_media_purged(self, job_id: int, now: float) -> None:
         await self._db.execute("UPDATE jobs SET media_purged_at = ? WHERE id = ?", (now, job_id))

@@ -7,7 +7,7 @@ Windows are on `created_at`, the same clock the quota ledger uses.
 from __future__ import annotations
 
 from db.connection import Executor
-from db.jobs import ACTIVE_STATES
+from domain import ACTIVE_STATES
 
 _SCOPE = "(:guild IS NULL OR guild_id = :guild)"
 SECONDS_PER_DAY = 86400

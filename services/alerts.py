@@ -8,15 +8,19 @@ UTC day, so a new cap or a new day is a new event.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from db.connection import Database, Executor
 from db.policy import PolicyRepository
 from db.quotas import QuotaRepository
 from services.quota import DAY, global_cap
 from settings import Settings
+
+log = logging.getLogger(__name__)
 
 STATE_ALERT_TARGET = "alert_target"  # "channel:<id>" or "dm:<user id>"; unset = owners' DMs
 SENT_PREFIX = "alert_sent:"
@@ -62,15 +66,57 @@ async def write_target(executor: Executor, target: AlertTarget | None, now: floa
     await PolicyRepository(executor).set_state(STATE_ALERT_TARGET, value, now)
 
 
+class AlertSender(Protocol):
+    """Puts an alert in front of the operator (cogs/alerts.py does it on Discord)."""
+
+    async def send_alert(self, target: AlertTarget | None, message: str) -> str | None:
+        """Send to `target` (None: the owners' DMs). Returns where it went, or None when it
+        reached nobody. Never raises for delivery trouble."""
+
+
 class AlertService:
-    """Alert bookkeeping, free of discord.py. The Discord side (cogs/alerts.py) does the sending."""
+    """Alert bookkeeping and dispatch, free of discord.py: each event is announced once, to the
+    configured target, through the sender it was given."""
 
     def __init__(
-        self, db: Database, settings: Settings, clock: Callable[[], float] = time.time
+        self,
+        db: Database,
+        settings: Settings,
+        sender: AlertSender | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._db = db
         self._settings = settings
+        self._sender = sender
         self._clock = clock
+
+    async def raise_alert(self, key: str, message: str) -> None:
+        """Announce event `key` once (ever, across restarts). Trouble is logged, never raised:
+        an alert about a problem must not become a second problem."""
+        try:
+            if not await self.first_time(key):
+                log.debug("operator alert %s already sent", key)
+                return
+            where = None
+            if self._sender is not None:
+                where = await self._sender.send_alert(await self.get_target(), message)
+        except Exception:
+            log.exception("operator alert %s failed: %s", key, message)
+            return
+        if where is None:
+            log.error("operator alert %s reached nobody: %s", key, message)
+        else:
+            log.info("operator alert %s sent to %s", key, where)
+
+    async def announce_spending(self) -> None:
+        """After a new job: alert when spending crosses 80 % or 100 % of the global cap."""
+        try:
+            alerts = await self.spending_alerts()
+        except Exception:
+            log.exception("spending alert check failed")
+            return
+        for key, message in alerts:
+            await self.raise_alert(key, message)
 
     async def first_time(self, key: str) -> bool:
         """Claim `key`: True only for the first caller ever, so an alert is sent once."""

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import aiohttp
 
 from db.connection import Database
-from services.alerts import AlertService
+from services.alerts import AlertSender, AlertService
 from services.controls import ControlService
 from services.downloads import HostAllowlist
 from services.jobs import JobService
@@ -45,6 +45,7 @@ def build_services(
     db: Database,
     session: aiohttp.ClientSession,
     notifier: Notifier,
+    alert_sender: AlertSender | None = None,
     clock: Callable[[], float] = time.time,
 ) -> Services:
     """Wire the client, quota, runner and job service around one database and session."""
@@ -58,25 +59,17 @@ def build_services(
     )
     allowlist = HostAllowlist.default(settings.media_host_allowlist)
     quota = QuotaService(db, settings, clock=clock)
+    alerts = AlertService(db, settings, sender=alert_sender, clock=clock)
     runner = Runner(
         db=db,
         client=client,
         notifier=notifier,
+        alerts=alerts,
         settings=settings,
         session=session,
         allowlist=allowlist,
         clock=clock,
     )
-    alerts = AlertService(db, settings, clock=clock)
-
-    async def alert_on_spending() -> None:
-        """After each new job: tell the operator when spending crosses 80 % or 100 % of the cap.
-        The job is already queued, so trouble here is logged, never shown to the user."""
-        try:
-            for key, message in await alerts.spending_alerts():
-                await notifier.operator_alert(key, message)
-        except Exception:
-            log.exception("spending alert check failed")
 
     jobs = JobService(
         db=db,
@@ -85,7 +78,7 @@ def build_services(
         notifier=notifier,
         wake_runner=runner.wake,
         cancel_in_runner=runner.cancel,
-        after_enqueue=alert_on_spending,
+        after_enqueue=alerts.announce_spending,
         clock=clock,
     )
     return Services(

@@ -17,11 +17,12 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from db.audit import AuditEntry, AuditRepository
+from db.audit import AuditRepository
 from db.connection import Database, Transaction
-from db.jobs import Job, JobsRepository
+from db.jobs import JobsRepository
 from db.policy import GuildSettings, LimitRow, PolicyRepository, RoleTier
 from db.quotas import QuotaRepository
+from domain import AuditEntry, Job
 from services.alerts import AlertTarget, read_target, write_target
 from services.quota import (
     DAY,

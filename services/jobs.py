@@ -9,7 +9,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 
 from db.connection import Database
-from db.jobs import Job, JobsRepository, JobState, NewJob
+from db.jobs import JobsRepository
+from domain import Job, JobState, Mode, NewJob, Orientation
 from services.media import ImageInfo, VideoInfo
 from services.notifier import Notifier
 from services.quota import QuotaService, Requester, job_cost
@@ -35,8 +36,8 @@ class JobInputs:
     video_url: str
     video_path: str
     video: VideoInfo
-    orientation: str
-    mode: str
+    orientation: Orientation
+    mode: Mode
     prompt: str
 
 
@@ -142,7 +143,7 @@ class JobService:
             raise JobActionRefused(f"Job #{job_id} changed state just now; look again.")
         return await self._must_get(job_id)
 
-    async def retry(self, job_id: int, who: Requester, mode: str | None = None) -> Job:
+    async def retry(self, job_id: int, who: Requester, mode: Mode | None = None) -> Job:
         """Queue the same inputs again as a new job with a new reservation (in `mode` if given).
         Only the job's owner may: it spends their quota."""
         job = await self._require(job_id, who.user_id, False, "re-run")

@@ -15,9 +15,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from db.connection import Database, Executor
-from db.jobs import JobsRepository, NewJob
+from db.jobs import JobsRepository
 from db.policy import LimitRow, PolicyRepository
 from db.quotas import QuotaRepository
+from domain import NewJob
 from services.media import VIDEO_MAX_SECONDS
 from settings import Settings
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from db.jobs import NewJob
+from domain import NewJob
 
 _BASE = NewJob(
     user_id=1,

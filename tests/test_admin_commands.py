@@ -13,7 +13,8 @@ import pytest
 from cogs.admin import AdminCog
 from db.audit import AuditRepository
 from db.connection import Database
-from db.jobs import JobsRepository, JobState
+from db.jobs import JobsRepository
+from domain import JobState
 from services.quota import Blocked, ChannelNotAllowed, Paused, Requester
 from settings import Settings
 from tests.control_helpers import (

@@ -17,7 +17,7 @@ from discord.ext import commands
 from cogs.animate import AnimateCog
 from cogs.animate import setup as animate_setup
 from cogs.errors import on_app_command_error
-from db.jobs import JobState
+from domain import JobState
 from services.media import IMAGE_MAX_BYTES, VIDEO_MAX_BYTES
 from services.quota import Requester
 from tests.fakes.discord_fakes import Harness, not_found

@@ -15,7 +15,8 @@ from discord.ext import commands
 from cogs.buttons import JobButton, job_view, run_job_action
 from cogs.notifier import DiscordNotifier
 from db.connection import open_database
-from db.jobs import Job, JobsRepository, JobState
+from db.jobs import JobsRepository
+from domain import Job, JobState
 from services.app import build_services
 from settings import Settings
 from tests.fakes.discord_fakes import (

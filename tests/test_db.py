@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from db.connection import DatabaseError, available_migrations, open_database
-from db.jobs import JobsRepository, JobState
+from db.jobs import JobsRepository
+from domain import JobState
 from tests.helpers import new_job
 
 

@@ -17,7 +17,7 @@ import discord
 import pytest
 
 from cogs.notifier import DiscordNotifier
-from db.jobs import Job, JobState
+from domain import Job, JobState
 from services.notifier import Clip
 from tests.fakes.discord_fakes import (
     Harness,

@@ -17,7 +17,8 @@ import aiohttp
 import pytest
 
 from db.connection import Database, open_database
-from db.jobs import JobsRepository, JobState
+from db.jobs import JobsRepository
+from domain import JobState
 from services.app import Services, build_services
 from services.provider_gate import Permit, ProviderGate
 from services.quota import Requester

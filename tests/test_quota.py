@@ -5,8 +5,9 @@ import re
 
 import pytest
 
-from db.jobs import JobsRepository, JobState
+from db.jobs import JobsRepository
 from db.quotas import QuotaRepository
+from domain import JobState
 from services.quota import (
     DAY,
     QuotaExceeded,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from db.jobs import Job, JobState
+from domain import Job, JobState
 from services.quota import Requester
 from tests.fakes.discord_fakes import Harness, forbidden
 from tests.fakes.modelslab_server import FakeJobSpec, FakeModelsLab

@@ -14,7 +14,8 @@ import aiohttp
 import pytest
 
 from db.connection import Database, open_database
-from db.jobs import Job, JobsRepository, JobState
+from db.jobs import JobsRepository
+from domain import Job, JobState
 from services.app import Services, build_services
 from services.quota import Requester
 from settings import Settings

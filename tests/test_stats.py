@@ -10,8 +10,9 @@ import pytest
 from PIL import Image
 
 from db.connection import Database
-from db.jobs import JobsRepository, JobState
+from db.jobs import JobsRepository
 from db.stats import StatsRepository
+from domain import JobState
 from services.quota import DAY
 from services.stats import CHART_DAYS, StatsService, render_daily_chart
 from tests.helpers import new_job

@@ -25,7 +25,7 @@ from cogs.status import (
     usage_embed,
     worth_editing,
 )
-from db.jobs import Job, JobState
+from domain import Job, JobState
 from services.quota import Limits, UsageReport
 from tests.helpers import new_job
 

@@ -7,7 +7,7 @@ import pytest
 from discord.ext import commands
 
 from cogs.user_commands import UserCommands
-from db.jobs import JobState
+from domain import JobState
 from tests.fakes.discord_fakes import Harness, Sent, add_job, move_job
 
 USER, OWNER, GUILD, CHANNEL = 1, 999, 10, 100

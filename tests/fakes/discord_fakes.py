@@ -34,7 +34,8 @@ from cogs.animate import AnimateCog
 from cogs.errors import on_app_command_error
 from cogs.notifier import DiscordNotifier
 from db.connection import Database
-from db.jobs import Job, JobsRepository, JobState
+from db.jobs import JobsRepository
+from domain import Job, JobState
 from services.app import Services, build_services
 from services.quota import Requester
 from settings import Settings

@@ -6,7 +6,7 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
-from db.jobs import Job
+from domain import Job
 from services.notifier import Clip, DeliveryReceipt
 
 

@@ -1,0 +1,172 @@
+"""The domain model every layer shares: a job, its states and the moves between them, and the
+small vocabularies (mode, orientation, failure codes, delivery routes) as enums, not bare strings.
+
+It imports nothing from the project: `db/` maps rows to and from these types, `services/` acts on
+them, `cogs/` renders them.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+
+class JobState(enum.StrEnum):
+    QUEUED = "queued"
+    SUBMITTING = "submitting"
+    PROCESSING = "processing"
+    DELIVERING = "delivering"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in TERMINAL_STATES
+
+    @property
+    def is_cancellable(self) -> bool:
+        return self in CANCELLABLE_STATES
+
+    def can_move_to(self, new: JobState) -> bool:
+        return new in ALLOWED_MOVES[self]
+
+
+TERMINAL_STATES = frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED})
+ACTIVE_STATES = tuple(s for s in JobState if s not in TERMINAL_STATES)
+# Before the clip exists the member may cancel; once it is being delivered, it is theirs.
+CANCELLABLE_STATES = (JobState.QUEUED, JobState.SUBMITTING, JobState.PROCESSING)
+
+# queued -> submitting -> processing -> delivering -> succeeded; failed from any unfinished state;
+# cancelled before delivery; submitting -> queued when a submit was refused without being taken.
+ALLOWED_MOVES: dict[JobState, frozenset[JobState]] = {
+    JobState.QUEUED: frozenset({JobState.SUBMITTING, JobState.FAILED, JobState.CANCELLED}),
+    JobState.SUBMITTING: frozenset(
+        {JobState.QUEUED, JobState.PROCESSING, JobState.FAILED, JobState.CANCELLED}
+    ),
+    JobState.PROCESSING: frozenset({JobState.DELIVERING, JobState.FAILED, JobState.CANCELLED}),
+    JobState.DELIVERING: frozenset({JobState.SUCCEEDED, JobState.FAILED}),
+    JobState.SUCCEEDED: frozenset(),
+    JobState.FAILED: frozenset(),
+    JobState.CANCELLED: frozenset(),
+}
+
+
+class Mode(enum.StrEnum):
+    STD = "std"
+    PRO = "pro"
+
+    @property
+    def other(self) -> Mode:
+        return Mode.PRO if self is Mode.STD else Mode.STD
+
+
+class Orientation(enum.StrEnum):
+    """Whose facing the clip keeps: the picture's (short videos) or the video's."""
+
+    IMAGE = "image"
+    VIDEO = "video"
+
+
+class FailureCode(enum.StrEnum):
+    INPUT = "input"
+    PROVIDER_FAILED = "provider_failed"
+    SUBMIT_OUTCOME_UNKNOWN = "submit_outcome_unknown"
+    TIMEOUT = "timeout"
+    PROVIDER_UNREACHABLE = "provider_unreachable"
+    NO_OUTPUT = "no_output"
+    EXPIRED_IN_QUEUE = "expired_in_queue"
+    NO_PROVIDER_ID = "no_provider_id"
+    CANCELLED = "cancelled"
+
+
+class DeliveryRoute(enum.StrEnum):
+    """How a clip reached the member: where (the channel, the interaction's follow-up, a DM) and
+    in what form (the file, a smaller re-encode, the provider's link)."""
+
+    FILE = "file"
+    REENCODED = "reencoded"
+    LINK = "link"
+    INTERACTION_FILE = "interaction-file"
+    INTERACTION_REENCODED = "interaction-reencoded"
+    INTERACTION_LINK = "interaction-link"
+    DM_FILE = "dm-file"
+    DM_REENCODED = "dm-reencoded"
+    DM_LINK = "dm-link"
+    UNDELIVERED = "undelivered"
+
+    @classmethod
+    def of(cls, prefix: str, form: str) -> DeliveryRoute:
+        """The route for a place's prefix ("", "interaction-", "dm-") and a form."""
+        return cls(prefix + form)
+
+
+@dataclass(frozen=True, kw_only=True)
+class NewJob:
+    """What a validated request inserts."""
+
+    user_id: int
+    guild_id: int | None
+    channel_id: int | None
+    image_url: str
+    image_path: str
+    image_kind: str
+    image_bytes: int
+    image_width: int
+    image_height: int
+    video_url: str
+    video_path: str
+    video_kind: str
+    video_bytes: int
+    video_width: int
+    video_height: int
+    video_seconds: float
+    orientation: Orientation
+    mode: Mode
+    prompt: str
+    model_id: str
+    cost_seconds: float
+    created_at: float
+    retry_of: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Job(NewJob):
+    """One job as stored."""
+
+    id: int
+    state: JobState
+    status_message_id: int | None
+    result_message_id: int | None
+    delivery: DeliveryRoute | None
+    provider_job_id: str | None
+    provider_eta: float | None
+    attempts: int
+    polls: int
+    transient_errors: int
+    next_attempt_at: float | None
+    deadline_at: float | None
+    charged_seconds: float
+    result_url: str | None
+    result_path: str | None
+    failure_code: FailureCode | None
+    failure_reason: str | None
+    submitting_at: float | None
+    processing_at: float | None
+    delivering_at: float | None
+    finished_at: float | None
+    media_purged_at: float | None
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One recorded admin or owner change. guild_id is None for bot-wide and DM-scope changes."""
+
+    id: int
+    guild_id: int | None
+    actor_id: int
+    action: str
+    target: str | None
+    old_value: str | None
+    new_value: str | None
+    created_at: float
