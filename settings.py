@@ -1,19 +1,33 @@
 """One typed, frozen Settings object read from the environment (and `.env`, which the real
-environment overrides). A missing or malformed value fails at start-up naming the variable."""
+environment overrides). A missing or malformed value fails at start-up naming the variable.
+
+Every setting is declared once, as a field of `Settings`: its environment variable, default,
+parser, bounds and the line of documentation an operator reads. Reading the environment
+(`Settings.from_env`), the start-up summary and the test against `.env.example` all walk those
+declarations, so adding a setting is one field here plus its line in `.env.example`.
+
+This module imports nothing from the project, so anything may import it.
+"""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import MISSING, Field, dataclass, field, fields
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from dotenv import load_dotenv
-
-from services.downloads import HostAllowlist
+from yarl import URL
 
 T = TypeVar("T")
+C = TypeVar("C")
+
+# A parser turns one variable's stripped, non-empty value into its setting, or raises
+# SettingsError (or ValueError, which is reported as "NAME: message"). It gets the name first.
+Parser = Callable[[str, str], T]
+
+_METADATA_KEY = "env"
 
 
 class SettingsError(ValueError):
@@ -43,105 +57,345 @@ class Secret:
         return hash(self._value)
 
 
+@dataclass(frozen=True)
+class EnvVar:
+    """How one setting is read: variable name, parser, numeric bounds and operator documentation."""
+
+    name: str
+    parse: Parser[object]
+    doc: str
+    minimum: float | None = None
+    maximum: float | None = None
+
+    def read(self, raw: str) -> object:
+        """Parse a stripped, non-empty value and check it against the bounds."""
+        try:
+            value = self.parse(self.name, raw)
+        except SettingsError:
+            raise
+        except ValueError as exc:
+            raise SettingsError(f"{self.name}: {exc}") from None
+        if isinstance(value, int | float):
+            if self.minimum is not None and value < self.minimum:
+                raise SettingsError(f"{self.name} must be at least {self.minimum}, got {raw!r}")
+            if self.maximum is not None and value > self.maximum:
+                raise SettingsError(f"{self.name} must be at most {self.maximum}, got {raw!r}")
+        return value
+
+
+def _env(
+    name: str,
+    parse: Parser[object],
+    doc: str,
+    minimum: float | None = None,
+    maximum: float | None = None,
+) -> dict[str, EnvVar]:
+    return {_METADATA_KEY: EnvVar(name, parse, doc, minimum, maximum)}
+
+
+def _setting(
+    name: str,
+    default: T,
+    parse: Parser[T],
+    doc: str,
+    *,
+    minimum: float | None = None,
+    maximum: float | None = None,
+) -> T:
+    """A settings field with a default (required ones use `field(metadata=_env(...))`)."""
+    return field(default=default, metadata=_env(name, parse, doc, minimum, maximum))
+
+
+# --- Parsers ----------------------------------------------------------------------------------
+
+
+def _plain(kind: Callable[[str], T]) -> Parser[T]:
+    """Any value will do: `kind(raw)`."""
+    return lambda name, raw: kind(raw)
+
+
+def _numeric(kind: Callable[[str], T], what: str) -> Parser[T]:
+    def parse(name: str, raw: str) -> T:
+        try:
+            return kind(raw)
+        except ValueError:
+            raise SettingsError(f"{name} must be a {what}, got {raw!r}") from None
+
+    return parse
+
+
+def _digits(what: str) -> Parser[int]:
+    """Digits only (no sign, no underscores), else "NAME: 'raw' is not <what>"."""
+
+    def parse(name: str, raw: str) -> int:
+        if not raw.isdigit():
+            raise ValueError(f"{raw!r} is not {what}")
+        return int(raw)
+
+    return parse
+
+
+def _one_of(*allowed: str) -> Parser[str]:
+    def parse(name: str, raw: str) -> str:
+        value = raw.upper()
+        if value not in allowed:
+            raise SettingsError(f"{name} must be one of {', '.join(allowed)}")
+        return value
+
+    return parse
+
+
+def _items(parse_one: Parser[T], collect: Callable[[Iterable[T]], C]) -> Parser[C]:
+    """A comma-separated list; blank items are skipped."""
+
+    def parse(name: str, raw: str) -> C:
+        return collect(parse_one(name, part.strip()) for part in raw.split(",") if part.strip())
+
+    return parse
+
+
+def _url(name: str, raw: str) -> str:
+    value = raw.rstrip("/")
+    if not value.startswith(("http://", "https://")):
+        raise SettingsError(f"{name} must start with http:// or https://")
+    return value
+
+
+def _host_entry(name: str, raw: str) -> str:
+    entry = raw.rstrip("/")
+    if not _is_allowlist_entry(entry.strip()):
+        raise ValueError(
+            f"{raw!r} must be a host name (files.example.com) or an origin (http://host:port)"
+        )
+    return entry
+
+
+def _is_allowlist_entry(entry: str) -> bool:
+    """Whether `services.downloads.HostAllowlist` accepts this entry (same rules, kept here so
+    that settings import nothing from the project; a test compares the two)."""
+    if not entry:
+        return True
+    if "://" not in entry:
+        return not any(char in entry for char in "/:@")
+    try:
+        origin = URL(entry)
+        return (
+            origin.scheme.lower() in ("http", "https")
+            and bool(origin.host)
+            and origin.path in ("", "/")
+            and not origin.query_string
+            and not origin.user
+        )
+    except ValueError:
+        return False
+
+
+_text, _secret, _path = _plain(str), _plain(Secret), _plain(Path)
+_whole, _number = _numeric(int, "whole number"), _numeric(float, "number")
+_snowflake = _digits("a Discord id (digits only)")
+_snowflakes = _items(_snowflake, frozenset)
+_hosts = _items(_host_entry, tuple)
+
+# --- The settings -----------------------------------------------------------------------------
+
+
 @dataclass(frozen=True, kw_only=True)
 class Settings:
-    discord_token: Secret
-    modelslab_api_key: Secret
-    modelslab_base_url: str = "https://modelslab.com/api"
-    modelslab_model_id: str = "kling-motion-control"
-    database_path: Path = Path("data/bot.db")
-    media_dir: Path = Path("data/media")
-    dev_guild_id: int | None = None
-    owner_ids: frozenset[int] = frozenset()
-    max_concurrent_jobs: int = 5
-    poll_interval_min_seconds: float = 5.0
-    poll_interval_max_seconds: float = 30.0
-    job_timeout_seconds: float = 1200.0
-    status_edit_interval_seconds: float = 10.0
-    quota_daily_seconds: int = 60
-    quota_monthly_seconds: int = 600
-    quota_max_active_jobs: int = 2
-    pro_cost_multiplier: float = 2.0
-    global_daily_seconds_cap: int | None = None
-    media_host_allowlist: tuple[str, ...] = ()
-    log_level: str = "INFO"
+    discord_token: Secret = field(
+        metadata=_env(
+            "DISCORD_TOKEN",
+            _secret,
+            "Bot token from the Discord developer portal (Bot tab). Never commit it.",
+        )
+    )
+    modelslab_api_key: Secret = field(
+        metadata=_env(
+            "MODELSLAB_API_KEY",
+            _secret,
+            "ModelsLab API key (sent in request bodies only; never logged).",
+        )
+    )
+    modelslab_base_url: str = _setting(
+        "MODELSLAB_BASE_URL",
+        "https://modelslab.com/api",
+        _url,
+        "Base URL of the ModelsLab API; point it at a proxy or a fake for testing.",
+    )
+    modelslab_model_id: str = _setting(
+        "MODELSLAB_MODEL_ID",
+        "kling-motion-control",
+        _text,
+        "Model id sent with each motion-control job.",
+    )
+    database_path: Path = _setting(
+        "DATABASE_PATH",
+        Path("data/bot.db"),
+        _path,
+        "SQLite file (its folder is created). Back it up: it holds jobs and the quota ledger.",
+    )
+    media_dir: Path = _setting(
+        "MEDIA_DIR",
+        Path("data/media"),
+        _path,
+        "Downloaded inputs and results; removed MEDIA_RETENTION_HOURS after a job ends.",
+    )
+    dev_guild_id: int | None = _setting(
+        "DEV_GUILD_ID",
+        None,
+        _snowflake,
+        "Server to sync slash commands to at start-up (instant; global sync is manual).",
+    )
+    owner_ids: frozenset[int] = _setting(
+        "OWNER_IDS",
+        frozenset(),
+        _snowflakes,
+        "Comma-separated user ids with operator powers (/animate-owner) and no quota.",
+    )
+    max_concurrent_jobs: int = _setting(
+        "MAX_CONCURRENT_JOBS",
+        5,
+        _whole,
+        "Jobs the bot keeps at ModelsLab at once (your plan's queue holds 5, 10 or 15).",
+        minimum=1,
+    )
+    poll_interval_min_seconds: float = _setting(
+        "POLL_INTERVAL_MIN_SECONDS",
+        5.0,
+        _number,
+        "Shortest wait before polling a job; the first poll waits about the provider's estimate.",
+        minimum=0.001,
+    )
+    poll_interval_max_seconds: float = _setting(
+        "POLL_INTERVAL_MAX_SECONDS",
+        30.0,
+        _number,
+        "Longest wait between polls of a job; polling backs off to this.",
+        minimum=0.001,
+    )
+    job_timeout_seconds: float = _setting(
+        "JOB_TIMEOUT_SECONDS",
+        1200.0,
+        _number,
+        "A job still generating after this many seconds at the provider fails (nothing charged).",
+        minimum=0.001,
+    )
+    status_edit_interval_seconds: float = _setting(
+        "STATUS_EDIT_INTERVAL_SECONDS",
+        10.0,
+        _number,
+        "Minimum seconds between edits of a job's status message.",
+        minimum=0.0,
+    )
+    quota_daily_seconds: int = _setting(
+        "QUOTA_DAILY_SECONDS",
+        60,
+        _whole,
+        "Seconds of video each user may generate per day, unless admins say otherwise.",
+        minimum=0,
+    )
+    quota_monthly_seconds: int = _setting(
+        "QUOTA_MONTHLY_SECONDS",
+        600,
+        _whole,
+        "Seconds of video each user may generate per month, unless admins say otherwise.",
+        minimum=0,
+    )
+    quota_max_active_jobs: int = _setting(
+        "QUOTA_MAX_ACTIVE_JOBS",
+        2,
+        _whole,
+        "Jobs one user may have queued or running at once (per server, and in DMs).",
+        minimum=0,
+    )
+    pro_cost_multiplier: float = _setting(
+        "PRO_COST_MULTIPLIER",
+        2.0,
+        _number,
+        "A `pro` job costs its seconds times this.",
+        minimum=0.0,
+    )
+    global_daily_seconds_cap: int | None = _setting(
+        "GLOBAL_DAILY_SECONDS_CAP",
+        None,
+        _digits("a whole number of seconds"),
+        "Bot-wide cap on seconds reserved or generated per rolling 24 h; empty = no cap.",
+    )
+    media_host_allowlist: tuple[str, ...] = _setting(
+        "MEDIA_HOST_ALLOWLIST",
+        (),
+        _hosts,
+        "Extra download hosts (https, subdomains too) or origins like http://127.0.0.1:8080.",
+    )
+    log_level: str = _setting(
+        "LOG_LEVEL",
+        "INFO",
+        _one_of("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"),
+        "DEBUG, INFO, WARNING, ERROR or CRITICAL.",
+    )
     # Beyond the documented minimum: tunables an operator rarely changes, and tests shrink.
-    submit_timeout_seconds: float = 120.0
-    request_timeout_seconds: float = 30.0
-    transient_retry_limit: int = 8
-    operator_pause_seconds: float = 300.0
-    queue_max_wait_seconds: float = 6 * 3600.0
-    media_retention_hours: float = 24.0
-    max_clip_bytes: int = 200 * 1024 * 1024
-    default_prompt: str = "The character performs the motion from the reference video naturally."
+    submit_timeout_seconds: float = _setting(
+        "SUBMIT_TIMEOUT_SECONDS",
+        120.0,
+        _number,
+        "Read timeout of the submit call (it may be held open).",
+        minimum=0.001,
+    )
+    request_timeout_seconds: float = _setting(
+        "REQUEST_TIMEOUT_SECONDS", 30.0, _number, "Timeout of polls and other calls.", minimum=0.001
+    )
+    transient_retry_limit: int = _setting(
+        "TRANSIENT_RETRY_LIMIT",
+        8,
+        _whole,
+        "Consecutive provider errors before a job fails.",
+        minimum=0,
+    )
+    operator_pause_seconds: float = _setting(
+        "OPERATOR_PAUSE_SECONDS",
+        300.0,
+        _number,
+        "After a bad key or no credits, try again this often.",
+        minimum=0.001,
+    )
+    queue_max_wait_seconds: float = _setting(
+        "QUEUE_MAX_WAIT_SECONDS",
+        6 * 3600.0,
+        _number,
+        "Queued longer than this: fail (uploads expire on Discord).",
+        minimum=1.0,
+    )
+    media_retention_hours: float = _setting(
+        "MEDIA_RETENTION_HOURS",
+        24.0,
+        _number,
+        "Hours downloaded inputs and results are kept after a job ends.",
+        minimum=0.0,
+    )
+    max_clip_bytes: int = _setting(
+        "MAX_CLIP_BYTES",
+        200 * 1024 * 1024,
+        _whole,
+        "Largest result clip the bot downloads.",
+        minimum=1,
+    )
+    default_prompt: str = _setting(
+        "DEFAULT_PROMPT",
+        "The character performs the motion from the reference video naturally.",
+        _text,
+        "Prompt sent when the user gives none.",
+    )
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
-        """Build settings from a mapping of environment variables."""
-        r = _Reader(env)
-        defaults = cls(discord_token=Secret(""), modelslab_api_key=Secret(""))
-        settings = cls(
-            discord_token=r.secret("DISCORD_TOKEN"),
-            modelslab_api_key=r.secret("MODELSLAB_API_KEY"),
-            modelslab_base_url=r.url("MODELSLAB_BASE_URL", defaults.modelslab_base_url),
-            modelslab_model_id=r.text("MODELSLAB_MODEL_ID", defaults.modelslab_model_id),
-            database_path=Path(r.text("DATABASE_PATH", str(defaults.database_path))),
-            media_dir=Path(r.text("MEDIA_DIR", str(defaults.media_dir))),
-            dev_guild_id=r.optional("DEV_GUILD_ID", _snowflake),
-            owner_ids=frozenset(r.items("OWNER_IDS", _snowflake)),
-            max_concurrent_jobs=r.number(
-                "MAX_CONCURRENT_JOBS", defaults.max_concurrent_jobs, int, 1
-            ),
-            poll_interval_min_seconds=r.number(
-                "POLL_INTERVAL_MIN_SECONDS", defaults.poll_interval_min_seconds, float, 0.001
-            ),
-            poll_interval_max_seconds=r.number(
-                "POLL_INTERVAL_MAX_SECONDS", defaults.poll_interval_max_seconds, float, 0.001
-            ),
-            job_timeout_seconds=r.number(
-                "JOB_TIMEOUT_SECONDS", defaults.job_timeout_seconds, float, 0.001
-            ),
-            status_edit_interval_seconds=r.number(
-                "STATUS_EDIT_INTERVAL_SECONDS", defaults.status_edit_interval_seconds, float, 0.0
-            ),
-            quota_daily_seconds=r.number(
-                "QUOTA_DAILY_SECONDS", defaults.quota_daily_seconds, int, 0
-            ),
-            quota_monthly_seconds=r.number(
-                "QUOTA_MONTHLY_SECONDS", defaults.quota_monthly_seconds, int, 0
-            ),
-            quota_max_active_jobs=r.number(
-                "QUOTA_MAX_ACTIVE_JOBS", defaults.quota_max_active_jobs, int, 0
-            ),
-            pro_cost_multiplier=r.number(
-                "PRO_COST_MULTIPLIER", defaults.pro_cost_multiplier, float, 0.0
-            ),
-            global_daily_seconds_cap=r.optional("GLOBAL_DAILY_SECONDS_CAP", _non_negative_int),
-            media_host_allowlist=tuple(r.items("MEDIA_HOST_ALLOWLIST", _host_entry)),
-            log_level=r.choice(
-                "LOG_LEVEL", defaults.log_level, ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
-            ),
-            submit_timeout_seconds=r.number(
-                "SUBMIT_TIMEOUT_SECONDS", defaults.submit_timeout_seconds, float, 0.001
-            ),
-            request_timeout_seconds=r.number(
-                "REQUEST_TIMEOUT_SECONDS", defaults.request_timeout_seconds, float, 0.001
-            ),
-            transient_retry_limit=r.number(
-                "TRANSIENT_RETRY_LIMIT", defaults.transient_retry_limit, int, 0
-            ),
-            operator_pause_seconds=r.number(
-                "OPERATOR_PAUSE_SECONDS", defaults.operator_pause_seconds, float, 0.001
-            ),
-            queue_max_wait_seconds=r.number(
-                "QUEUE_MAX_WAIT_SECONDS", defaults.queue_max_wait_seconds, float, 1.0
-            ),
-            media_retention_hours=r.number(
-                "MEDIA_RETENTION_HOURS", defaults.media_retention_hours, float, 0.0
-            ),
-            max_clip_bytes=r.number("MAX_CLIP_BYTES", defaults.max_clip_bytes, int, 1),
-            default_prompt=r.text("DEFAULT_PROMPT", defaults.default_prompt),
-        )
+        """Build settings from a mapping of environment variables (blank means unset)."""
+        values: dict[str, Any] = {}
+        for f, var in declared():
+            raw = (env.get(var.name) or "").strip()
+            if raw:
+                values[f.name] = var.read(raw)
+            elif f.default is MISSING:
+                raise SettingsError(f"{var.name} is required but not set (see .env.example)")
+        settings = cls(**values)
         if settings.poll_interval_min_seconds > settings.poll_interval_max_seconds:
             raise SettingsError(
                 "POLL_INTERVAL_MIN_SECONDS must not be above POLL_INTERVAL_MAX_SECONDS"
@@ -150,17 +404,13 @@ class Settings:
 
     def summary(self) -> str:
         """A short, secret-free description for `bot.py --check` and start-up logs."""
-        lines = []
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if isinstance(value, Secret):
-                value = "set"
-            elif isinstance(value, frozenset | tuple):
-                value = ", ".join(str(v) for v in sorted(value)) or "-"
-            elif value is None:
-                value = "-"
-            lines.append(f"  {f.name}: {value}")
-        return "\n".join(lines)
+        return "\n".join(f"  {f.name}: {_shown(getattr(self, f.name))}" for f, _ in declared())
+
+
+def declared() -> Iterator[tuple[Field[Any], EnvVar]]:
+    """Every setting's dataclass field with its environment variable, in declaration order."""
+    for f in fields(Settings):
+        yield f, f.metadata[_METADATA_KEY]
 
 
 def load_settings(env_file: str | os.PathLike[str] | None = ".env") -> Settings:
@@ -170,92 +420,11 @@ def load_settings(env_file: str | os.PathLike[str] | None = ".env") -> Settings:
     return Settings.from_env(os.environ)
 
 
-class _Reader:
-    def __init__(self, env: Mapping[str, str]) -> None:
-        self._env = env
-
-    def _raw(self, name: str) -> str | None:
-        value = self._env.get(name)
-        if value is None or not value.strip():
-            return None
-        return value.strip()
-
-    def secret(self, name: str) -> Secret:
-        value = self._raw(name)
-        if value is None:
-            raise SettingsError(f"{name} is required but not set (see .env.example)")
-        return Secret(value)
-
-    def text(self, name: str, default: str) -> str:
-        return self._raw(name) or default
-
-    def url(self, name: str, default: str) -> str:
-        value = self.text(name, default).rstrip("/")
-        if not value.startswith(("http://", "https://")):
-            raise SettingsError(f"{name} must start with http:// or https://")
-        return value
-
-    def choice(self, name: str, default: str, allowed: tuple[str, ...]) -> str:
-        value = self.text(name, default).upper()
-        if value not in allowed:
-            raise SettingsError(f"{name} must be one of {', '.join(allowed)}")
-        return value
-
-    def number(self, name: str, default: T, kind: Callable[[str], T], minimum: float) -> T:
-        raw = self._raw(name)
-        if raw is None:
-            return default
-        try:
-            value = kind(raw)
-        except ValueError:
-            raise SettingsError(f"{name} must be a {_kind_name(kind)}, got {raw!r}") from None
-        if value < minimum:  # type: ignore[operator]
-            raise SettingsError(f"{name} must be at least {minimum}, got {raw!r}")
-        return value
-
-    def optional(self, name: str, parse: Callable[[str], T]) -> T | None:
-        raw = self._raw(name)
-        if raw is None:
-            return None
-        try:
-            return parse(raw)
-        except ValueError as exc:
-            raise SettingsError(f"{name}: {exc}") from None
-
-    def items(self, name: str, parse: Callable[[str], T]) -> list[T]:
-        raw = self._raw(name) or ""
-        out = []
-        for part in raw.split(","):
-            if part.strip():
-                try:
-                    out.append(parse(part.strip()))
-                except ValueError as exc:
-                    raise SettingsError(f"{name}: {exc}") from None
-        return out
-
-
-def _kind_name(kind: Callable[..., object]) -> str:
-    return "whole number" if kind is int else "number"
-
-
-def _snowflake(raw: str) -> int:
-    if not raw.isdigit():
-        raise ValueError(f"{raw!r} is not a Discord id (digits only)")
-    return int(raw)
-
-
-def _non_negative_int(raw: str) -> int:
-    if not raw.isdigit():
-        raise ValueError(f"{raw!r} is not a whole number of seconds")
-    return int(raw)
-
-
-def _host_entry(raw: str) -> str:
-    entry = raw.rstrip("/")
-    try:
-        HostAllowlist([entry])
-    except ValueError:
-        raise ValueError(
-            f"{raw!r} must be a host name (files.example.com) or an origin (http://host:port)"
-        ) from None
-    return entry
+def _shown(value: object) -> str:
+    if isinstance(value, Secret):
+        return "set"
+    if isinstance(value, frozenset | tuple):
+        return ", ".join(str(v) for v in sorted(value)) or "-"
+    if value is None:
+        return "-"
+    return str(value)

@@ -1,13 +1,17 @@
 from __future__ import annotations
 
+import ast
 import os
+import re
 import subprocess
 import sys
+from dataclasses import MISSING, fields, replace
 from pathlib import Path
 
 import pytest
 
-from settings import Secret, Settings, SettingsError
+from services.downloads import HostAllowlist
+from settings import EnvVar, Secret, Settings, SettingsError, declared
 
 REQUIRED = {"DISCORD_TOKEN": "tok-secret-value", "MODELSLAB_API_KEY": "key-secret-value"}
 ROOT = Path(__file__).resolve().parent.parent
@@ -87,6 +91,149 @@ def test_lists_and_optionals_parse() -> None:
     assert s.media_host_allowlist == ("http://127.0.0.1:8080", "files.example.com")
     assert s.modelslab_base_url == "http://127.0.0.1:9/api"
     assert s.log_level == "DEBUG"
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        "files.example.com",
+        "FILES.Example.COM.",
+        "files.example.com/",
+        "*.example.com",
+        "xn--a.com",
+        "a:1",
+        "u@a",
+        "a/b",
+        "/",
+        "http://127.0.0.1:8080",
+        "http://127.0.0.1:8080/",
+        "https://[::1]:8443",
+        "HTTPS://A.COM",
+        "HTTP://H:0/",
+        "https://a.com:443",
+        "https://a.com:",
+        "https://a.com/#x",
+        "https://a.com/?",
+        "http://h//",
+        "http://h/p",
+        "http://h?q",
+        "http://u@a",
+        "http://:pw@h",
+        "https://user:pw@a.com",
+        "http://h:abc",
+        "http://h:99999",
+        "http://[::1",
+        "https://xn--a.com",
+        "http://ü.com",
+        "http://a b",
+        "https://",
+        "http://",
+        "://x",
+        "x://y",
+        "ws://a.com",
+        "ftp://files.example",
+    ],
+)
+def test_allowlist_entries_accepted_exactly_when_host_allowlist_accepts_them(entry: str) -> None:
+    try:
+        HostAllowlist([entry.rstrip("/")])
+        expected = True
+    except ValueError:
+        expected = False
+    try:
+        Settings.from_env({**REQUIRED, "MEDIA_HOST_ALLOWLIST": entry})
+        accepted = True
+    except SettingsError as exc:
+        assert str(exc).startswith(f"MEDIA_HOST_ALLOWLIST: {entry!r} must be a host name")
+        accepted = False
+    assert accepted == expected
+
+
+def test_bounds_and_parser_errors_name_the_variable() -> None:
+    var = EnvVar("SOME_COUNT", lambda name, raw: int(raw), "A count.", minimum=1, maximum=3)
+    assert var.read("3") == 3
+    with pytest.raises(SettingsError, match=r"^SOME_COUNT must be at least 1, got '0'$"):
+        var.read("0")
+    with pytest.raises(SettingsError, match=r"^SOME_COUNT must be at most 3, got '4'$"):
+        var.read("4")
+    with pytest.raises(SettingsError, match=r"^SOME_COUNT: invalid literal"):
+        var.read("many")
+
+
+def test_every_field_is_declared_once_with_a_one_line_doc() -> None:
+    pairs = list(declared())
+    assert [f.name for f, _ in pairs] == [f.name for f in fields(Settings)]
+    names = [var.name for _, var in pairs]
+    assert len(names) == len(set(names))
+    for f, var in pairs:
+        assert var.name == f.name.upper()
+        assert var.doc.strip() and "\n" not in var.doc, var.name
+    summary = Settings.from_env(REQUIRED).summary().splitlines()
+    assert [line.split(":")[0].strip() for line in summary] == [f.name for f, _ in pairs]
+
+
+def test_defaults_match_a_directly_built_settings_and_replace_works() -> None:
+    built = Settings(
+        discord_token=Secret(REQUIRED["DISCORD_TOKEN"]),
+        modelslab_api_key=Secret(REQUIRED["MODELSLAB_API_KEY"]),
+    )
+    assert Settings.from_env(REQUIRED) == built
+    assert replace(built, max_concurrent_jobs=9).max_concurrent_jobs == 9
+    with pytest.raises(TypeError):
+        Settings(discord_token=Secret("t"))  # type: ignore[call-arg]
+
+
+_EXAMPLE_LINE = re.compile(r"^(?:#\s*)?([A-Z][A-Z0-9_]*)=(.*)$")
+
+
+def _example_values() -> dict[str, list[str]]:
+    """Each `NAME=value` or `# NAME=value` line of `.env.example`, by name."""
+    found: dict[str, list[str]] = {}
+    for line in (ROOT / ".env.example").read_text(encoding="utf-8").splitlines():
+        match = _EXAMPLE_LINE.match(line.strip())
+        if match:
+            found.setdefault(match[1], []).append(match[2].strip())
+    return found
+
+
+def _shown_empty(default: object) -> bool:
+    """Required settings, None and empty lists are written as `NAME=` in `.env.example`."""
+    return (
+        default is MISSING
+        or default is None
+        or (isinstance(default, tuple | frozenset) and not default)
+    )
+
+
+def test_env_example_lists_exactly_the_declared_settings_with_their_defaults() -> None:
+    example = _example_values()
+    declared_names = {var.name for _, var in declared()}
+    assert sorted(set(example) - declared_names) == [], "undeclared names in .env.example"
+    for f, var in declared():
+        assert len(example.get(var.name, [])) == 1, f"{var.name} must appear once in .env.example"
+        value = example[var.name][0]
+        if _shown_empty(f.default):
+            assert value == "", f"{var.name} should be empty in .env.example"
+        else:
+            assert value, f"{var.name} should show its default in .env.example"
+            assert var.read(value) == f.default, f"{var.name}={value} is not the default"
+
+
+def test_settings_imports_nothing_from_the_project() -> None:
+    project = {p.stem for p in ROOT.glob("*.py")} | {
+        p.name for p in ROOT.iterdir() if p.is_dir() and next(p.rglob("*.py"), None)
+    }
+    tree = ast.parse((ROOT / "settings.py").read_text(encoding="utf-8"))
+    imported: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            imported.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            assert node.level == 0, "relative import in settings.py"
+            imported.add((node.module or "").split(".")[0])
+    assert {"services", "settings"} <= project
+    assert "dotenv" in imported
+    assert imported & project == set()
 
 
 def _run_check(tmp_path: Path, **extra: str) -> subprocess.CompletedProcess[str]:
