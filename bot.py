@@ -1,7 +1,9 @@
 """Composition root: settings, logging, the database, one HTTP session, the engine, the Bot.
 
 python bot.py           run the bot
-python bot.py --check   validate settings and migrate the database, then exit (no Discord)
+python bot.py --check   check settings and MEDIA_DIR, migrate the database, then exit (no Discord)
+
+A failure an operator can fix (see startup.py) is one line of advice on stderr and an exit code.
 """
 
 from __future__ import annotations
@@ -17,9 +19,10 @@ from discord.ext import commands
 
 from cogs.alerts import AlertDispatcher
 from cogs.notifier import DiscordNotifier
-from db.connection import Database, DatabaseError, open_database
+from db.connection import Database, open_database
 from services.app import Services, build_services
-from settings import Settings, SettingsError, load_settings
+from settings import Settings, load_settings
+from startup import check_media_dir, explain, probe_gateway
 
 log = logging.getLogger("bot")
 
@@ -36,7 +39,15 @@ EXTENSIONS = (
 class AnimateBot(commands.Bot):
     """The Discord client. Owns nothing it did not get from main()."""
 
+    settings: Settings
+    db: Database
+    session: aiohttp.ClientSession
+    services: Services  # built in setup_hook, once the client exists
+    notifier: DiscordNotifier  # the Discord-specific side the cogs use (interactions, cancels)
+
     def __init__(self, *, settings: Settings, db: Database, session: aiohttp.ClientSession) -> None:
+        # Voice is unused: no warnings that its optional libraries (PyNaCl, davey) are missing.
+        discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=discord.Intents.default(),
@@ -46,10 +57,8 @@ class AnimateBot(commands.Bot):
         self.settings = settings
         self.db = db
         self.session = session
-        self.services: Services  # built in setup_hook, once the client exists
 
     async def setup_hook(self) -> None:
-        # The cogs use the Discord-specific side of the notifier (interactions, cancel notices).
         self.notifier = DiscordNotifier(self, alerts=AlertDispatcher(self))
         self.services = build_services(
             settings=self.settings, db=self.db, session=self.session, notifier=self.notifier
@@ -83,7 +92,8 @@ def setup_logging(level: str) -> None:
 
 
 async def check(settings: Settings) -> int:
-    """Validate settings and migrate the database without connecting to Discord."""
+    """Validate settings and MEDIA_DIR and migrate the database without connecting to Discord."""
+    check_media_dir(settings.media_dir)
     db = await open_database(settings.database_path)
     try:
         version = await db.schema_version()
@@ -91,36 +101,43 @@ async def check(settings: Settings) -> int:
         await db.close()
     print("Settings OK:")
     print(settings.summary())
+    print(f"Media folder OK: {settings.media_dir}")
     print(f"Database OK: {settings.database_path} at schema version {version}")
+    return 0
+
+
+async def run(settings: Settings) -> int:
+    """Check what can be checked locally, then log in to Discord and serve until closed."""
+    check_media_dir(settings.media_dir)
+    db = await open_database(settings.database_path)
+    try:
+        async with aiohttp.ClientSession() as session:
+            bot = AnimateBot(settings=settings, db=db, session=session)
+            async with bot:
+                await bot.login(settings.discord_token.reveal())
+                await probe_gateway()
+                await bot.connect()
+    finally:
+        await db.close()
     return 0
 
 
 async def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description="Kling motion-control Discord bot")
-    parser.add_argument("--check", action="store_true", help="validate settings and the database")
+    parser.add_argument(
+        "--check", action="store_true", help="validate settings, MEDIA_DIR and the database"
+    )
     args = parser.parse_args(argv)
     try:
         settings = load_settings()
-    except SettingsError as exc:
-        print(f"Configuration error: {exc}", file=sys.stderr)
-        return 2
-    setup_logging(settings.log_level)
-    try:
-        if args.check:
-            return await check(settings)
-        db = await open_database(settings.database_path)
-    except DatabaseError as exc:
-        print(f"Database error: {exc}", file=sys.stderr)
-        return 3
-    settings.media_dir.mkdir(parents=True, exist_ok=True)
-    try:
-        async with aiohttp.ClientSession() as session:
-            bot = AnimateBot(settings=settings, db=db, session=session)
-            async with bot:
-                await bot.start(settings.discord_token.reveal())
-    finally:
-        await db.close()
-    return 0
+        setup_logging(settings.log_level)
+        return await (check(settings) if args.check else run(settings))
+    except Exception as exc:
+        failure = explain(exc)
+        if failure is None:
+            raise
+        print(failure, file=sys.stderr)
+        return failure.exit_code
 
 
 if __name__ == "__main__":

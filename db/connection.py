@@ -26,9 +26,16 @@ _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
 Params = Sequence[Any] | dict[str, Any]
 
+# How long a statement waits for another connection's lock before failing with "database is locked".
+BUSY_TIMEOUT_MS = 5000
+
 
 class DatabaseError(RuntimeError):
     """The database cannot be used: not a database, or a schema newer than this code."""
+
+
+class DatabaseLockedError(DatabaseError):
+    """Another process held a lock on the database for longer than the busy timeout."""
 
 
 @dataclass(frozen=True)
@@ -116,11 +123,14 @@ def available_migrations() -> list[tuple[int, Path]]:
 
 async def open_database(path: Path) -> Database:
     """Open (creating the folder and file if needed), set PRAGMAs and apply pending migrations."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    conn = await aiosqlite.connect(path, isolation_level=None)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = await aiosqlite.connect(path, isolation_level=None)
+    except (OSError, sqlite3.Error) as exc:
+        raise DatabaseError(f"cannot open {path} ({exc})") from exc
     conn.row_factory = sqlite3.Row
     try:
-        await conn.execute("PRAGMA busy_timeout = 5000")
+        await conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_MS)}")
         await conn.execute("PRAGMA journal_mode = WAL")
         await conn.execute("PRAGMA foreign_keys = ON")
         await conn.execute("PRAGMA synchronous = NORMAL")
@@ -128,6 +138,11 @@ async def open_database(path: Path) -> Database:
         await _migrate(db)
     except sqlite3.DatabaseError as exc:
         await conn.close()
+        # SQLITE_BUSY, or one of its extended codes (BUSY_RECOVERY, BUSY_SNAPSHOT, BUSY_TIMEOUT).
+        if getattr(exc, "sqlite_errorcode", 0) & 0xFF == sqlite3.SQLITE_BUSY:
+            raise DatabaseLockedError(
+                f"{path} is locked by another process (waited {BUSY_TIMEOUT_MS / 1000:g} s)"
+            ) from exc
         raise DatabaseError(f"{path} is not a usable SQLite database ({exc})") from exc
     except BaseException:
         await conn.close()
