@@ -1,17 +1,26 @@
 """What `/animate-admin` (cogs/admin.py) and `/animate-owner` (cogs/owner.py) have in common.
 
-`ControlsCog` is the base of both command groups: it runs a ControlService change and answers with
-before and after (or the reason it was refused), and shows usage, stats and the audit log for one
-scope (a server, or None for the bot-wide and DM scope). Each cog keeps its own commands and its
-own guard. Below it are the ephemeral replies and the embeds both groups answer with.
+`ControlsCog` is the base of both command groups: it decides who may use the group (`allowed`),
+runs a ControlService change and answers with before and after (or the reason it was refused), and
+shows usage, stats and the audit log for one scope (a server, or None for the bot-wide and DM
+scope). `guarded` puts that permission check in front of every command, wherever it is mounted
+(cogs/scoped_limits.py holds the commands both groups share). Below them are the ephemeral
+replies and the embeds both groups answer with.
+
+Why a decorator and not `interaction_check`: a failed check makes discord.py raise CheckFailure,
+which the tree's error handler (cogs/errors.py) answers with its own generic message, a second
+reply after the refusal. The guard runs inside the callback instead: discord.py and the tests,
+which invoke callbacks directly, both go through it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
+import inspect
 import io
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, Protocol, TypeVar
 
 import discord
 from discord import app_commands
@@ -23,6 +32,7 @@ from services.quota import Requester, UsageReport
 from services.stats import Stats, render_daily_chart
 
 if TYPE_CHECKING:
+    from bot import AnimateBot
     from domain import AuditEntry, Job
     from services.app import Services
 
@@ -57,17 +67,59 @@ ACTION_TITLES = {
 }
 
 
-class ControlsCog(commands.GroupCog):
-    """Base of the admin and owner groups; subclasses name the group and guard every command."""
+class Guarded(Protocol):
+    """What `guarded` needs from a command's binding: the group's permission check."""
 
-    def __init__(self, bot: commands.Bot) -> None:
+    async def allowed(self, interaction: discord.Interaction) -> bool: ...
+
+
+G = TypeVar("G", bound=Guarded)
+P = ParamSpec("P")
+Callback = Callable[Concatenate[G, discord.Interaction, P], Coroutine[Any, Any, None]]
+
+
+def guarded(callback: Callback[G, P]) -> Callback[G, P]:
+    """Run the command only if its group's `allowed` lets the invoker (who is refused otherwise).
+
+    discord.py reads the options from the signature: the wrapper shows the callback's, with its
+    annotations resolved in the callback's own module (they are strings there).
+    """
+
+    @functools.wraps(callback)
+    async def run(
+        self: G, interaction: discord.Interaction, /, *args: P.args, **kwargs: P.kwargs
+    ) -> None:
+        if await self.allowed(interaction):
+            await callback(self, interaction, *args, **kwargs)
+
+    function: Any = run  # a plain function object, which takes any attribute
+    function.__signature__ = inspect.signature(callback, eval_str=True)
+    return run
+
+
+class ControlsCog(commands.GroupCog):
+    """Base of the admin and owner groups; subclasses name the group and say who may use it."""
+
+    def __init__(self, bot: AnimateBot) -> None:
         self.bot = bot
 
     @property
     def services(self) -> Services:
-        return self.bot.services  # type: ignore[attr-defined, no-any-return]
+        return self.bot.services
 
-    async def _apply(
+    @property
+    def command_group(self) -> app_commands.Group:
+        """This cog's group (/animate-admin, /animate-owner), where more commands can be mounted."""
+        group = self.app_command
+        if group is None:  # never: a GroupCog always has its group
+            raise RuntimeError(f"{type(self).__name__} has no command group")
+        return group
+
+    async def allowed(self, interaction: discord.Interaction) -> bool:
+        """True if the invoker may use this group here; otherwise refuse them and say why."""
+        raise NotImplementedError
+
+    async def apply(
         self, interaction: discord.Interaction, change: Callable[[], Awaitable[Change]]
     ) -> None:
         """Run one change and answer with before and after, or the reason it was refused."""
@@ -78,7 +130,7 @@ class ControlsCog(commands.GroupCog):
             return
         await reply(interaction, change_embed(result))
 
-    async def _show_usage(
+    async def show_usage(
         self, interaction: discord.Interaction, user: discord.abc.User, who: Requester
     ) -> None:
         """The user's limits, usage and recent jobs in who's scope."""
@@ -87,7 +139,7 @@ class ControlsCog(commands.GroupCog):
         jobs = await controls.recent_jobs(user.id, who.guild_id)
         await reply(interaction, usage_embed(user, report, jobs))
 
-    async def _show_stats(
+    async def show_stats(
         self, interaction: discord.Interaction, guild_id: int | None, scope: str
     ) -> None:
         """Figures for one server (None: everywhere), deferred first: the chart takes a moment."""
@@ -95,7 +147,7 @@ class ControlsCog(commands.GroupCog):
         figures = await self.services.stats.collect(guild_id)
         await send_stats(interaction, figures, scope)
 
-    async def _show_audit(
+    async def show_audit(
         self, interaction: discord.Interaction, guild_id: int | None, count: int, title: str
     ) -> None:
         """The latest `count` changes in one server (None: bot-wide and DMs)."""
@@ -103,10 +155,16 @@ class ControlsCog(commands.GroupCog):
         await reply(interaction, audit_embed(entries, title))
 
 
-async def is_bot_owner(bot: commands.Bot, user: discord.abc.User) -> bool:
+async def is_bot_owner(bot: AnimateBot, user: discord.abc.User) -> bool:
     """OWNER_IDS from the configuration, or the application's owner or team."""
-    settings = bot.services.settings  # type: ignore[attr-defined]
-    return await requester.is_bot_owner(user, settings, bot.is_owner)  # type: ignore[arg-type]
+    return await requester.is_bot_owner(user, bot.services.settings, bot.is_owner)
+
+
+def server_id(interaction: discord.Interaction) -> int:
+    """The server a server-scope command runs in (its group's `allowed` refuses it elsewhere)."""
+    if interaction.guild_id is None:
+        raise RuntimeError("a server command ran outside a server")
+    return interaction.guild_id
 
 
 async def reply(

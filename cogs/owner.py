@@ -2,7 +2,9 @@
 the queue, chooses where alerts go, manages the DM scope, and publishes commands.
 
 Owners are OWNER_IDS from the configuration, or the application's owner or team. Discord hides the
-group from non-administrators; every command checks for an owner again when it runs.
+group from non-administrators; every command checks for an owner again when it runs (`allowed`,
+through `guarded`). `/animate-owner dm` is the scoped-limit group (cogs/scoped_limits.py) that
+`/animate-admin` mounts for a server, here for the DM scope.
 """
 
 from __future__ import annotations
@@ -10,32 +12,31 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import discord
 from discord import app_commands
-from discord.ext import commands
 
 from cogs.alerts import AlertDispatcher
 from cogs.controls_common import (
     INFO,
-    LIMIT_OPTIONS,
     OK,
-    Active,
     AuditCount,
     ControlsCog,
-    Reason,
-    Seconds,
     change_embed,
+    guarded,
     is_bot_owner,
     refuse,
     reply,
 )
+from cogs.scoped_limits import DM_SCOPE, ScopedLimits
 from services.alerts import AlertTarget
 from services.controls import MAX_SECONDS
 from services.modelslab import ModelsLabError, WalletBalance
-from services.quota import Requester
 from services.runner import OPERATOR_REASONS
+
+if TYPE_CHECKING:
+    from bot import AnimateBot
 
 log = logging.getLogger(__name__)
 
@@ -49,10 +50,14 @@ class OwnerCog(ControlsCog, group_name="animate-owner"):
 
     cap = app_commands.Group(name="cap", description="The bot-wide daily spending cap.")
     alerts = app_commands.Group(name="alerts", description="Where operator alerts go.")
-    dm = app_commands.Group(name="dm", description="Limits for use in DMs and user installs.")
 
-    async def _guard(self, interaction: discord.Interaction) -> bool:
-        """True for a bot owner; anyone else gets a refusal."""
+    def __init__(self, bot: AnimateBot) -> None:
+        super().__init__(bot)
+        # dm limits, clear-limits, block, unblock, reset-usage, usage
+        self.dm = ScopedLimits(self, DM_SCOPE)
+
+    async def allowed(self, interaction: discord.Interaction) -> bool:
+        """For bot owners only; anyone else gets a refusal."""
         if await is_bot_owner(self.bot, interaction.user):
             return True
         log.info("user %d refused /animate-owner", interaction.user.id)
@@ -61,10 +66,9 @@ class OwnerCog(ControlsCog, group_name="animate-owner"):
 
     # --- overview and switches ------------------------------------------------------------------
     @app_commands.command(name="status")
+    @guarded
     async def status(self, interaction: discord.Interaction) -> None:
         """Global pause, the daily cap and today's spend, provider trouble, alert target."""
-        if not await self._guard(interaction):
-            return
         view = await self.services.controls.operator_view()
         provider = _provider_trouble(self.services.runner.paused_reason)
         embed = discord.Embed(title="Operator status", colour=INFO)
@@ -85,18 +89,16 @@ class OwnerCog(ControlsCog, group_name="animate-owner"):
         await reply(interaction, embed)
 
     @app_commands.command(name="pause")
+    @guarded
     async def pause(self, interaction: discord.Interaction) -> None:
         """Stop new jobs everywhere; queued jobs wait and nobody is charged."""
-        if not await self._guard(interaction):
-            return
         controls, actor = self.services.controls, interaction.user.id
-        await self._apply(interaction, lambda: controls.set_global_paused(actor, True))
+        await self.apply(interaction, lambda: controls.set_global_paused(actor, True))
 
     @app_commands.command(name="resume")
+    @guarded
     async def resume(self, interaction: discord.Interaction) -> None:
         """Accept new jobs again and retry the provider now (after fixing a key or credits)."""
-        if not await self._guard(interaction):
-            return
         runner, actor = self.services.runner, interaction.user.id
         held_back = _provider_trouble(runner.paused_reason)
         change = await self.services.controls.set_global_paused(actor, False)
@@ -112,35 +114,31 @@ class OwnerCog(ControlsCog, group_name="animate-owner"):
     # --- the cap --------------------------------------------------------------------------------
     @cap.command(name="set")
     @app_commands.describe(seconds="Seconds of video all users together may generate per 24 h")
+    @guarded
     async def cap_set(self, interaction: discord.Interaction, seconds: Cap) -> None:
         """Set the bot-wide daily cap now (0 refuses every new job)."""
-        if not await self._guard(interaction):
-            return
         controls, actor = self.services.controls, interaction.user.id
-        await self._apply(interaction, lambda: controls.set_global_cap(actor, seconds))
+        await self.apply(interaction, lambda: controls.set_global_cap(actor, seconds))
 
     @cap.command(name="off")
+    @guarded
     async def cap_off(self, interaction: discord.Interaction) -> None:
         """Remove the bot-wide cap, even if the configuration sets one."""
-        if not await self._guard(interaction):
-            return
         controls, actor = self.services.controls, interaction.user.id
-        await self._apply(interaction, lambda: controls.set_global_cap(actor, "none"))
+        await self.apply(interaction, lambda: controls.set_global_cap(actor, "none"))
 
     @cap.command(name="default")
+    @guarded
     async def cap_default(self, interaction: discord.Interaction) -> None:
         """Use GLOBAL_DAILY_SECONDS_CAP from the configuration again."""
-        if not await self._guard(interaction):
-            return
         controls, actor = self.services.controls, interaction.user.id
-        await self._apply(interaction, lambda: controls.set_global_cap(actor, None))
+        await self.apply(interaction, lambda: controls.set_global_cap(actor, None))
 
     # --- the provider ---------------------------------------------------------------------------
     @app_commands.command(name="balance")
+    @guarded
     async def balance(self, interaction: discord.Interaction) -> None:
         """ModelsLab wallet balance, jobs running there, and the bot's own queue."""
-        if not await self._guard(interaction):
-            return
         await interaction.response.defer(ephemeral=True, thinking=True)
         client = self.services.client
         wallet, running = await asyncio.gather(
@@ -163,41 +161,37 @@ class OwnerCog(ControlsCog, group_name="animate-owner"):
     # --- alerts ---------------------------------------------------------------------------------
     @alerts.command(name="channel")
     @app_commands.describe(channel="The channel for operator alerts")
+    @guarded
     async def alerts_channel(
         self, interaction: discord.Interaction, channel: discord.TextChannel
     ) -> None:
         """Send operator alerts (provider failures, spending) to a channel."""
-        if not await self._guard(interaction):
-            return
         controls, actor = self.services.controls, interaction.user.id
         target = AlertTarget("channel", channel.id)
-        await self._apply(interaction, lambda: controls.set_alert_target(actor, target))
+        await self.apply(interaction, lambda: controls.set_alert_target(actor, target))
 
     @alerts.command(name="dm")
     @app_commands.describe(user="Who gets the alerts by DM (you if left out)")
+    @guarded
     async def alerts_dm(
         self, interaction: discord.Interaction, user: discord.User | None = None
     ) -> None:
         """Send operator alerts by DM to one person."""
-        if not await self._guard(interaction):
-            return
         controls, actor = self.services.controls, interaction.user.id
         target = AlertTarget("dm", (user or interaction.user).id)
-        await self._apply(interaction, lambda: controls.set_alert_target(actor, target))
+        await self.apply(interaction, lambda: controls.set_alert_target(actor, target))
 
     @alerts.command(name="owners")
+    @guarded
     async def alerts_owners(self, interaction: discord.Interaction) -> None:
         """Send operator alerts by DM to every owner (the default)."""
-        if not await self._guard(interaction):
-            return
         controls, actor = self.services.controls, interaction.user.id
-        await self._apply(interaction, lambda: controls.set_alert_target(actor, None))
+        await self.apply(interaction, lambda: controls.set_alert_target(actor, None))
 
     @alerts.command(name="test")
+    @guarded
     async def alerts_test(self, interaction: discord.Interaction) -> None:
         """Send a test alert to the current target."""
-        if not await self._guard(interaction):
-            return
         await interaction.response.defer(ephemeral=True, thinking=True)
         await AlertDispatcher(self.bot).send(
             f"test:{interaction.id}",
@@ -208,99 +202,24 @@ class OwnerCog(ControlsCog, group_name="animate-owner"):
         )
         await reply(interaction, embed)
 
-    # --- the DM scope ---------------------------------------------------------------------------
-    @dm.command(name="limits")
-    @app_commands.describe(user="The user", **LIMIT_OPTIONS)
-    async def dm_limits(
-        self,
-        interaction: discord.Interaction,
-        user: discord.User,
-        daily: Seconds | None = None,
-        monthly: Seconds | None = None,
-        active: Active | None = None,
-    ) -> None:
-        """Give a user their own limits in DMs (others get the bot's defaults)."""
-        if not await self._guard(interaction):
-            return
-        controls, actor = self.services.controls, interaction.user.id
-        await self._apply(
-            interaction,
-            lambda: controls.set_user_limits(
-                None, actor, user.id, daily=daily, monthly=monthly, max_active=active
-            ),
-        )
-
-    @dm.command(name="clear-limits")
-    @app_commands.describe(user="The user")
-    async def dm_clear_limits(self, interaction: discord.Interaction, user: discord.User) -> None:
-        """Remove a user's own DM limits."""
-        if not await self._guard(interaction):
-            return
-        controls, actor = self.services.controls, interaction.user.id
-        await self._apply(interaction, lambda: controls.clear_user_limits(None, actor, user.id))
-
-    @dm.command(name="block")
-    @app_commands.describe(user="The user", reason="Shown to them when refused")
-    async def dm_block(
-        self,
-        interaction: discord.Interaction,
-        user: discord.User,
-        reason: Reason | None = None,
-    ) -> None:
-        """Stop a user from using /animate in DMs."""
-        if not await self._guard(interaction):
-            return
-        controls, actor = self.services.controls, interaction.user.id
-        await self._apply(interaction, lambda: controls.block_user(None, actor, user.id, reason))
-
-    @dm.command(name="unblock")
-    @app_commands.describe(user="The user")
-    async def dm_unblock(self, interaction: discord.Interaction, user: discord.User) -> None:
-        """Let a user use /animate in DMs again."""
-        if not await self._guard(interaction):
-            return
-        controls, actor = self.services.controls, interaction.user.id
-        await self._apply(interaction, lambda: controls.unblock_user(None, actor, user.id))
-
-    @dm.command(name="reset-usage")
-    @app_commands.describe(user="The user")
-    async def dm_reset_usage(self, interaction: discord.Interaction, user: discord.User) -> None:
-        """Forgive a user's DM usage so far."""
-        if not await self._guard(interaction):
-            return
-        controls, actor = self.services.controls, interaction.user.id
-        await self._apply(interaction, lambda: controls.reset_usage(None, actor, user.id))
-
-    @dm.command(name="usage")
-    @app_commands.describe(user="The user")
-    async def dm_usage(self, interaction: discord.Interaction, user: discord.User) -> None:
-        """Show a user's DM limits, usage and recent DM jobs."""
-        if not await self._guard(interaction):
-            return
-        who = Requester(user.id, None, is_owner=await is_bot_owner(self.bot, user))
-        await self._show_usage(interaction, user, who)
-
     # --- insight and upkeep ---------------------------------------------------------------------
     @app_commands.command(name="stats")
+    @guarded
     async def stats(self, interaction: discord.Interaction) -> None:
         """Jobs, seconds generated, failures and waiting time across all servers and DMs."""
-        if not await self._guard(interaction):
-            return
-        await self._show_stats(interaction, None, "all servers and DMs")
+        await self.show_stats(interaction, None, "all servers and DMs")
 
     @app_commands.command(name="audit")
     @app_commands.describe(count="How many of the latest changes to show")
+    @guarded
     async def audit(self, interaction: discord.Interaction, count: AuditCount = 10) -> None:
         """Show the latest bot-wide and DM changes: who, what, before and after."""
-        if not await self._guard(interaction):
-            return
-        await self._show_audit(interaction, None, count, "Latest bot-wide changes")
+        await self.show_audit(interaction, None, count, "Latest bot-wide changes")
 
     @app_commands.command(name="sync")
+    @guarded
     async def sync(self, interaction: discord.Interaction) -> None:
         """Publish the slash commands to every server (rate limited: use after updates only)."""
-        if not await self._guard(interaction):
-            return
         await interaction.response.defer(ephemeral=True, thinking=True)
         try:
             synced = await self.bot.tree.sync()
@@ -315,7 +234,7 @@ class OwnerCog(ControlsCog, group_name="animate-owner"):
         await reply(interaction, embed)
 
 
-async def setup(bot: commands.Bot) -> None:
+async def setup(bot: AnimateBot) -> None:
     await bot.add_cog(OwnerCog(bot))
 
 

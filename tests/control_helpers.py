@@ -1,5 +1,6 @@
 """Builders shared by the `/animate-admin` and `/animate-owner` tests: the services both cogs use,
-interactions for a cog's commands, made-up arguments for every option, and what was stored."""
+interactions for a cog's commands, commands by name (invoked directly, as the command tree calls
+their callbacks), made-up arguments for every option, and what was stored."""
 
 from __future__ import annotations
 
@@ -99,9 +100,26 @@ def argument_for(param: app_commands.Parameter, world: FakeDiscord) -> Any:
 
 
 def every_command(cog: ControlsCog) -> list[app_commands.Command[Any, ..., Any]]:
-    group = cog.__cog_app_commands_group__
-    assert group is not None
-    return [c for c in group.walk_commands() if isinstance(c, app_commands.Command)]
+    return [c for c in cog.command_group.walk_commands() if isinstance(c, app_commands.Command)]
+
+
+def command_named(cog: ControlsCog, name: str) -> app_commands.Command[Any, ..., Any]:
+    """The cog's command `name` ("block", "role-tier set", "dm usage"), wherever it is mounted."""
+    qualified = f"{cog.command_group.name} {name}"
+    [command] = [c for c in every_command(cog) if c.qualified_name == qualified]
+    return command
+
+
+async def call(
+    command: app_commands.Command[Any, ..., Any], interaction: Any, *args: Any, **kw: Any
+) -> None:
+    """Call the callback as the command tree does: on the object the command is bound to (the cog,
+    or the scoped-limits group it shares with the other cog)."""
+    await command.callback(command.binding, interaction, *args, **kw)
+
+
+async def run_command(cog: ControlsCog, name: str, interaction: Any, *args: Any, **kw: Any) -> None:
+    await call(command_named(cog, name), interaction, *args, **kw)
 
 
 async def reply_to_every_command(
@@ -111,7 +129,7 @@ async def reply_to_every_command(
     replies = {}
     for command in every_command(cog):
         args = {p.name: argument_for(p, world) for p in command.parameters}
-        await command.callback(cog, interaction_for(world, cog, user_id, **kw), **args)
+        await call(command, interaction_for(world, cog, user_id, **kw), **args)
         replies[command.qualified_name] = reply_of(world)
     return replies
 
@@ -120,8 +138,7 @@ def assert_hidden_guild_group(
     cog: ControlsCog, name: str, default_permissions: discord.Permissions
 ) -> None:
     """The group's name, where Discord shows it, and descriptions within Discord's limits."""
-    group = cog.__cog_app_commands_group__
-    assert group is not None
+    group = cog.command_group
     assert group.name == name and group.guild_only
     assert group.default_permissions == default_permissions
     for command in every_command(cog):
