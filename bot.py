@@ -18,6 +18,7 @@ import discord
 from discord.ext import commands
 
 from cogs.alerts import AlertDispatcher
+from cogs.app_bot import AppBot
 from cogs.notifier import DiscordNotifier
 from db.connection import Database, open_database
 from services.app import Services, build_services
@@ -36,14 +37,12 @@ EXTENSIONS = (
 )
 
 
-class AnimateBot(commands.Bot):
+class AnimateBot(AppBot):
     """The Discord client. Owns nothing it did not get from main()."""
 
-    settings: Settings
     db: Database
     session: aiohttp.ClientSession
-    services: Services  # built in setup_hook, once the client exists
-    notifier: DiscordNotifier  # the Discord-specific side the cogs use (interactions, cancels)
+    notifier: DiscordNotifier  # also `messages`: the Discord-side memory the cogs use
 
     def __init__(self, *, settings: Settings, db: Database, session: aiohttp.ClientSession) -> None:
         # Voice is unused: no warnings that its optional libraries (PyNaCl, davey) are missing.
@@ -59,10 +58,8 @@ class AnimateBot(commands.Bot):
         self.session = session
 
     async def setup_hook(self) -> None:
-        self.notifier = DiscordNotifier(self, alerts=AlertDispatcher(self))
-        self.services = build_services(
-            settings=self.settings, db=self.db, session=self.session, notifier=self.notifier
-        )
+        self.services, self.notifier = compose_engine(self, self.settings, self.db, self.session)
+        self.messages = self.notifier
         for name in EXTENSIONS:
             await self.load_extension(name)
         if self.settings.dev_guild_id is not None:
@@ -76,6 +73,19 @@ class AnimateBot(commands.Bot):
         if hasattr(self, "services"):
             await self.services.runner.stop()
         await super().close()
+
+
+def compose_engine(
+    client: discord.Client, settings: Settings, db: Database, session: aiohttp.ClientSession
+) -> tuple[Services, DiscordNotifier]:
+    """The engine and the Discord side it reports through, wired one way: the notifier and the
+    alert sender get the client and settings, never the engine. Tests wire the bot with this."""
+    notifier = DiscordNotifier(client, edit_interval=settings.status_edit_interval_seconds)
+    alert_sender = AlertDispatcher(client, owner_ids=settings.owner_ids)
+    services = build_services(
+        settings=settings, db=db, session=session, notifier=notifier, alert_sender=alert_sender
+    )
+    return services, notifier
 
 
 def setup_logging(level: str) -> None:

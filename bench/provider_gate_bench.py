@@ -50,7 +50,9 @@ async def run(jobs: int, seconds: float, pause: float) -> None:
         db = await open_database(settings.database_path)
         notifier = RecordingNotifier()
         async with aiohttp.ClientSession() as session:
-            services = build_services(settings=settings, db=db, session=session, notifier=notifier)
+            services = build_services(
+                settings=settings, db=db, session=session, notifier=notifier, alert_sender=notifier
+            )
             for i in range(jobs):
                 job = new_job(user_id=i % 3, prompt=f"job-{i}", created_at=time.time())
                 await services.quota.enqueue(job, Requester(i % 3, job.guild_id))
@@ -61,7 +63,7 @@ async def run(jobs: int, seconds: float, pause: float) -> None:
         await fake.close()
     submits = fake.submits()
     per_job = Counter(r.json.get("prompt") for r in submits)
-    alerts = [key for key, _ in notifier.alerts if key.startswith("provider:")]
+    alerts = notifier.alerts_about("New jobs are paused")
     print(f"jobs queued                 {jobs}")
     print(f"seconds run                 {seconds:g} (OPERATOR_PAUSE_SECONDS={pause:g})")
     print(f"submits sent                {len(submits)}")

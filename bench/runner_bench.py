@@ -66,7 +66,9 @@ async def run(jobs: int, users: int, gen: float, limit: int) -> None:
         db = await open_database(settings.database_path)
         notifier = RecordingNotifier()
         async with aiohttp.ClientSession() as session:
-            services = build_services(settings=settings, db=db, session=session, notifier=notifier)
+            services = build_services(
+                settings=settings, db=db, session=session, notifier=notifier, alert_sender=notifier
+            )
             now = time.time()
             for i in range(jobs):
                 user = i % users

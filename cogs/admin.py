@@ -29,7 +29,7 @@ from cogs.scoped_limits import SERVER_SCOPE, ScopedLimits
 from services.controls import ServerView, describe_limits
 
 if TYPE_CHECKING:
-    from bot import AnimateBot
+    from cogs.app_bot import AppBot
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ class AdminCog(ControlsCog, group_name="animate-admin"):
 
     channel = app_commands.Group(name="channel", description="Where /animate may be used.")
 
-    def __init__(self, bot: AnimateBot) -> None:
+    def __init__(self, bot: AppBot) -> None:
         super().__init__(bot)
         # limits, role-tier, user-limit, block, unblock, reset-usage, usage
         self.scoped_limits = ScopedLimits(self, SERVER_SCOPE)
@@ -134,7 +134,7 @@ class AdminCog(ControlsCog, group_name="animate-admin"):
         await self.show_audit(interaction, guild_id, count, "Latest changes in this server")
 
 
-async def setup(bot: AnimateBot) -> None:
+async def setup(bot: AppBot) -> None:
     await bot.add_cog(AdminCog(bot))
 
 

@@ -5,15 +5,11 @@ problem must not become a second problem."""
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
 
 import discord
 from discord.ext import commands
 
 from services.alerts import AlertTarget
-
-if TYPE_CHECKING:
-    from services.app import Services
 
 log = logging.getLogger(__name__)
 
@@ -21,32 +17,21 @@ ALERT_COLOUR = discord.Colour.orange()
 
 
 class AlertDispatcher:
-    """The `AlertSender` the Discord notifier uses. Built before the services exist, so it
-    reads `bot.services` only when an alert is sent."""
+    """The engine's `AlertSender` on Discord. The engine decides whether and where; this only
+    sends, falling back to the owners' DMs."""
 
-    def __init__(self, bot: commands.Bot) -> None:
-        self._bot = bot
+    def __init__(self, client: discord.Client, *, owner_ids: frozenset[int]) -> None:
+        self._bot = client
+        self._configured_owners = owner_ids
 
-    @property
-    def _services(self) -> Services:
-        return self._bot.services  # type: ignore[attr-defined, no-any-return]
-
-    async def send(self, key: str, message: str) -> None:
-        """Send the alert for event `key` unless it was already sent."""
-        alerts = self._services.alerts
-        if not await alerts.first_time(key):
-            log.debug("operator alert %s already sent", key)
-            return
+    async def send_alert(self, target: AlertTarget | None, message: str) -> str | None:
         embed = discord.Embed(title="⚠️ Animate bot: operator alert", description=message)
         embed.colour = ALERT_COLOUR
-        target = await alerts.get_target()
         if target is not None and await self._to_target(target, embed):
-            log.info("operator alert %s sent to %s", key, target.encode())
-            return
+            return target.encode()
         if await self._to_owners(embed):
-            log.info("operator alert %s sent to the owners' DMs", key)
-            return
-        log.error("operator alert %s could not be delivered anywhere: %s", key, message)
+            return "the owners' DMs"
+        return None
 
     async def _to_target(self, target: AlertTarget, embed: discord.Embed) -> bool:
         if target.kind == "channel":
@@ -84,10 +69,11 @@ class AlertDispatcher:
 
     async def _owner_ids(self) -> set[int]:
         """OWNER_IDS, else the application's owner or team from Discord."""
-        ids = set(self._services.settings.owner_ids)
-        ids |= set(self._bot.owner_ids or ())
-        if self._bot.owner_id:
-            ids.add(self._bot.owner_id)
+        ids = set(self._configured_owners)
+        if isinstance(self._bot, commands.Bot):
+            ids |= set(self._bot.owner_ids or ())
+            if self._bot.owner_id:
+                ids.add(self._bot.owner_id)
         if ids:
             return ids
         try:

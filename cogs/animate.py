@@ -46,8 +46,7 @@ from services.quota import EnqueueRefused
 from settings import Settings
 
 if TYPE_CHECKING:
-    from bot import AnimateBot
-    from cogs.notifier import DiscordNotifier
+    from cogs.app_bot import AppBot, JobMessages
 
 log = logging.getLogger(__name__)
 
@@ -158,7 +157,7 @@ class AnimateCog(commands.Cog):
         session: aiohttp.ClientSession,
         allowlist: HostAllowlist,
         jobs: JobService,
-        notifier: DiscordNotifier,
+        messages: JobMessages,
         is_owner: IsOwner | None = None,
         publish_image: PublishImage | None = None,
     ) -> None:
@@ -166,7 +165,7 @@ class AnimateCog(commands.Cog):
         self._session = session
         self._allowlist = allowlist
         self._jobs = jobs
-        self._notifier = notifier
+        self._messages = messages
         self._is_owner = is_owner
         self._publish_image = publish_image
         # Probing is CPU work in threads: a burst of requests is served first come, first
@@ -201,7 +200,7 @@ class AnimateCog(commands.Cog):
         job = await self.start_job(interaction, request)
         position = await self._jobs.queue_position(job.id)
         await interaction.followup.send(
-            receipt_text(job, position, self._notifier.status_url(job)), ephemeral=True
+            receipt_text(job, position, self._messages.status_url(job)), ephemeral=True
         )
 
     async def start_job(self, interaction: discord.Interaction, request: AnimateRequest) -> Job:
@@ -223,7 +222,7 @@ class AnimateCog(commands.Cog):
             _remove_folder(folder)  # refused inside the transaction: no job row exists
             raise
         interaction.extras["job_id"] = job.id
-        self._notifier.remember_interaction(job.id, interaction)
+        self._messages.remember_interaction(job.id, interaction)
         log.info(
             "job %d: created by user %d in guild %s (%s, %s, %.1f s video)",
             job.id,
@@ -312,7 +311,7 @@ class AnimateCog(commands.Cog):
         return png_path, image, url
 
 
-async def setup(bot: AnimateBot) -> None:
+async def setup(bot: AppBot) -> None:
     services = bot.services
     await bot.add_cog(
         AnimateCog(
@@ -320,7 +319,7 @@ async def setup(bot: AnimateBot) -> None:
             session=services.session,
             allowlist=services.allowlist,
             jobs=services.jobs,
-            notifier=bot.notifier,  # type: ignore[attr-defined]
+            messages=bot.messages,
             is_owner=bot.is_owner,
             publish_image=modelslab_publisher(services.client),
         )

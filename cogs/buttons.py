@@ -20,7 +20,7 @@ from domain import Job, JobState, Mode
 from services.jobs import JobActionRefused
 
 if TYPE_CHECKING:
-    from bot import AnimateBot
+    from cogs.app_bot import AppBot
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +100,7 @@ async def run_job_action(interaction: discord.Interaction, action: str, job_id: 
     dynamic items, so this is a boundary: every outcome is reported to the presser here."""
     # Defer first: the action touches the database and may post a status message.
     await interaction.response.defer(ephemeral=True, thinking=True)
-    bot = cast("AnimateBot", interaction.client)
+    bot = cast("AppBot", interaction.client)
     try:
         if action == CANCEL:
             text = await _cancel(bot, interaction, job_id)
@@ -112,19 +112,19 @@ async def run_job_action(interaction: discord.Interaction, action: str, job_id: 
     await reply_ephemeral(interaction, text)
 
 
-async def _cancel(bot: AnimateBot, interaction: discord.Interaction, job_id: int) -> str:
+async def _cancel(bot: AppBot, interaction: discord.Interaction, job_id: int) -> str:
     services = bot.services
     job = await services.jobs.get(job_id)
     who = await requester_from(interaction, services.settings, bot.is_owner)
     admin = who.is_owner or (job is not None and is_server_admin(interaction, job.guild_id))
     cancelled = await services.jobs.cancel(job_id, who.user_id, admin)
     log.info("job %d: cancelled by user %d (admin: %s)", job_id, who.user_id, admin)
-    await bot.notifier.job_cancelled(cancelled, by_user_id=who.user_id)
+    await bot.messages.job_cancelled(cancelled, by_user_id=who.user_id)
     return f"Cancelled job #{job_id}. Nothing was charged."
 
 
 async def _run_again(
-    bot: AnimateBot, interaction: discord.Interaction, job_id: int, *, switch_mode: bool
+    bot: AppBot, interaction: discord.Interaction, job_id: int, *, switch_mode: bool
 ) -> str:
     services = bot.services
     original = await services.jobs.get(job_id)
@@ -135,9 +135,9 @@ async def _run_again(
     job = await services.jobs.retry(job_id, who, mode)
     interaction.extras["job_id"] = job.id
     log.info("job %d: queued as a re-run of job %d (%s)", job.id, job_id, job.mode)
-    bot.notifier.remember_interaction(job.id, interaction)
+    bot.messages.remember_interaction(job.id, interaction)
     position = await services.jobs.queue_position(job.id)
-    return receipt_text(job, position, bot.notifier.status_url(job))
+    return receipt_text(job, position, bot.messages.status_url(job))
 
 
 async def setup(bot: commands.Bot) -> None:

@@ -32,7 +32,7 @@ from services.quota import Requester, UsageReport
 from services.stats import Stats, render_daily_chart
 
 if TYPE_CHECKING:
-    from bot import AnimateBot
+    from cogs.app_bot import AppBot
     from domain import AuditEntry, Job
     from services.app import Services
 
@@ -100,7 +100,7 @@ def guarded(callback: Callback[G, P]) -> Callback[G, P]:
 class ControlsCog(commands.GroupCog):
     """Base of the admin and owner groups; subclasses name the group and say who may use it."""
 
-    def __init__(self, bot: AnimateBot) -> None:
+    def __init__(self, bot: AppBot) -> None:
         self.bot = bot
 
     @property
@@ -155,7 +155,7 @@ class ControlsCog(commands.GroupCog):
         await reply(interaction, audit_embed(entries, title))
 
 
-async def is_bot_owner(bot: AnimateBot, user: discord.abc.User) -> bool:
+async def is_bot_owner(bot: AppBot, user: discord.abc.User) -> bool:
     """OWNER_IDS from the configuration, or the application's owner or team."""
     return await requester.is_bot_owner(user, bot.services.settings, bot.is_owner)
 

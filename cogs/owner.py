@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 import discord
 from discord import app_commands
 
-from cogs.alerts import AlertDispatcher
 from cogs.controls_common import (
     INFO,
     OK,
@@ -36,7 +35,7 @@ from services.modelslab import ModelsLabError, WalletBalance
 from services.runner import OPERATOR_REASONS
 
 if TYPE_CHECKING:
-    from bot import AnimateBot
+    from cogs.app_bot import AppBot
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +50,7 @@ class OwnerCog(ControlsCog, group_name="animate-owner"):
     cap = app_commands.Group(name="cap", description="The bot-wide daily spending cap.")
     alerts = app_commands.Group(name="alerts", description="Where operator alerts go.")
 
-    def __init__(self, bot: AnimateBot) -> None:
+    def __init__(self, bot: AppBot) -> None:
         super().__init__(bot)
         # dm limits, clear-limits, block, unblock, reset-usage, usage
         self.dm = ScopedLimits(self, DM_SCOPE)
@@ -193,13 +192,13 @@ class OwnerCog(ControlsCog, group_name="animate-owner"):
     async def alerts_test(self, interaction: discord.Interaction) -> None:
         """Send a test alert to the current target."""
         await interaction.response.defer(ephemeral=True, thinking=True)
-        await AlertDispatcher(self.bot).send(
-            f"test:{interaction.id}",
-            f"Test alert requested by <@{interaction.user.id}>. Alerts reach you here.",
+        where = await self.services.alerts.test_alert(
+            f"Test alert requested by <@{interaction.user.id}>. Alerts reach you here."
         )
-        embed = discord.Embed(
-            description="Test alert sent. Not there? Check the bot's log.", colour=OK
+        text = (
+            f"Test alert sent to {where}." if where else "Test alert reached nobody; see the log."
         )
+        embed = discord.Embed(description=text, colour=OK)
         await reply(interaction, embed)
 
     # --- insight and upkeep ---------------------------------------------------------------------
@@ -234,7 +233,7 @@ class OwnerCog(ControlsCog, group_name="animate-owner"):
         await reply(interaction, embed)
 
 
-async def setup(bot: AnimateBot) -> None:
+async def setup(bot: AppBot) -> None:
     await bot.add_cog(OwnerCog(bot))
 
 

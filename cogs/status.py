@@ -225,7 +225,6 @@ _FAILURE_WORDS = {
         "The bot lost contact with ModelsLab while starting your job, so it was stopped rather "
         "than risk running it twice. Press Retry to try again."
     ),
-    FailureCode.TIMEOUT: "Generation took longer than {minutes:g} minutes and was stopped.",
     FailureCode.PROVIDER_UNREACHABLE: "ModelsLab could not be reached for too long.",
     FailureCode.NO_OUTPUT: "ModelsLab reported success but never provided the clip.",
     FailureCode.EXPIRED_IN_QUEUE: (
@@ -243,11 +242,13 @@ def failure_words(job: Job) -> str:
         return f"ModelsLab refused the inputs: {detail or 'no reason given'}"
     if code is FailureCode.PROVIDER_FAILED:
         return f"ModelsLab could not make it: {detail or 'no reason given'}"
-    if code is FailureCode.TIMEOUT and job.deadline_at and job.processing_at:
-        minutes = (job.deadline_at - job.processing_at) / 60
-        return _FAILURE_WORDS[code].format(minutes=minutes)
+    if code is FailureCode.TIMEOUT:
+        if job.deadline_at and job.processing_at:
+            minutes = (job.deadline_at - job.processing_at) / 60
+            return f"Generation took longer than {minutes:g} minutes and was stopped."
+        return "Generation took too long and was stopped."
     if code is not None and code in _FAILURE_WORDS:
-        return _FAILURE_WORDS[code].format(minutes=0)
+        return _FAILURE_WORDS[code]
     return detail or "No reason recorded."
 
 

@@ -17,7 +17,7 @@ from services.quota import QuotaService
 from settings import Settings
 
 if TYPE_CHECKING:
-    from bot import AnimateBot
+    from cogs.app_bot import AppBot
 
 RECENT_JOBS_SHOWN = 8
 
@@ -70,7 +70,7 @@ class UserCommands(commands.Cog):
         await interaction.response.send_message(embed=embed, ephemeral=True)
 
 
-async def setup(bot: AnimateBot) -> None:
+async def setup(bot: AppBot) -> None:
     services = bot.services
     await bot.add_cog(
         UserCommands(

@@ -129,12 +129,6 @@ class JobsRepository:
             "UPDATE jobs SET status_message_id = ? WHERE id = ?", (message_id, job_id)
         )
 
-    async def set_delivery(self, job_id: int, delivery: str, result_message_id: int | None) -> None:
-        await self._db.execute(
-            "UPDATE jobs SET delivery = ?, result_message_id = ? WHERE id = ?",
-            (delivery, result_message_id, job_id),
-        )
-
     async def count_at_provider(self) -> int:
         """Jobs the provider is holding (or may be holding) for us right now: being submitted,
         or processing without a finished clip yet."""

@@ -108,6 +108,12 @@ class AlertService:
         else:
             log.info("operator alert %s sent to %s", key, where)
 
+    async def test_alert(self, message: str) -> str | None:
+        """Send `message` to the current target now (not deduplicated); where it went, or None."""
+        if self._sender is None:
+            return None
+        return await self._sender.send_alert(await self.get_target(), message)
+
     async def announce_spending(self) -> None:
         """After a new job: alert when spending crosses 80 % or 100 % of the global cap."""
         try:

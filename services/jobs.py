@@ -104,7 +104,9 @@ class JobService:
         job_id = await self._quota.enqueue(new, who)
         log.info("job %d: queued for user %d (cost %.0fs)", job_id, who.user_id, new.cost_seconds)
         job = await self._must_get(job_id)
-        await self._notifier.job_queued(job, await self._jobs.queue_position(job_id))
+        posted = await self._notifier.job_queued(job, await self._jobs.queue_position(job_id))
+        if posted is not None:
+            await self._jobs.set_status_message(job_id, posted.message_id)
         self._wake_runner()
         if self._after_enqueue is not None:
             await self._after_enqueue()
@@ -124,13 +126,6 @@ class JobService:
 
     async def queue_position(self, job_id: int) -> int:
         return await self._jobs.queue_position(job_id)
-
-    async def set_status_message(self, job_id: int, message_id: int | None) -> None:
-        await self._jobs.set_status_message(job_id, message_id)
-
-    async def record_delivery(self, job_id: int, method: str, message_id: int | None) -> None:
-        """Note the posted clip's message at once, so no later attempt posts it again."""
-        await self._jobs.set_delivery(job_id, method, message_id)
 
     async def cancel(self, job_id: int, actor_id: int, actor_is_admin: bool) -> Job:
         """Cancel for its owner or an admin; refunds the reservation. Returns the updated job."""

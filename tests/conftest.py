@@ -132,7 +132,9 @@ async def make_harness(
 
     built: list[Harness] = []
 
-    async def make(*, publish_image: Any = None, **overrides: Any) -> Harness:
+    from tests.fakes.discord_fakes import PRODUCTION
+
+    async def make(*, publish_image: Any = PRODUCTION, **overrides: Any) -> Harness:
         h = await build_harness(
             settings=harness_settings(**overrides),
             db=db,

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from domain import NewJob
+from db.jobs import JobsRepository
+from domain import JobState, NewJob
 
 _BASE = NewJob(
     user_id=1,
@@ -35,3 +36,32 @@ _BASE = NewJob(
 
 def new_job(**overrides: Any) -> NewJob:
     return replace(_BASE, **overrides)
+
+
+# The way each state is reached from `queued`, through allowed moves only.
+_PATH_TO = {
+    JobState.SUBMITTING: (JobState.SUBMITTING,),
+    JobState.PROCESSING: (JobState.SUBMITTING, JobState.PROCESSING),
+    JobState.DELIVERING: (JobState.SUBMITTING, JobState.PROCESSING, JobState.DELIVERING),
+    JobState.SUCCEEDED: (
+        JobState.SUBMITTING,
+        JobState.PROCESSING,
+        JobState.DELIVERING,
+        JobState.SUCCEEDED,
+    ),
+    JobState.FAILED: (JobState.FAILED,),
+    JobState.CANCELLED: (JobState.CANCELLED,),
+}
+
+
+async def walk_to(
+    repo: JobsRepository, job_id: int, state: JobState, now: float, **changes: Any
+) -> bool:
+    """Move a queued job to `state` through the allowed moves; `changes` go with the last."""
+    path = _PATH_TO[state]
+    current = JobState.QUEUED
+    for step in path[:-1]:
+        if not await repo.transition(job_id, current, step, now):
+            return False
+        current = step
+    return await repo.transition(job_id, current, path[-1], now, **changes)

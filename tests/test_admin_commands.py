@@ -36,7 +36,7 @@ from tests.control_helpers import (
     run_command,
 )
 from tests.fakes.discord_fakes import FakeDiscord
-from tests.helpers import new_job
+from tests.helpers import new_job, walk_to
 
 MEMBER = 901
 
@@ -227,7 +227,7 @@ async def test_settings_overview(world, cog, services) -> None:  # type: ignore[
 async def test_stats_with_chart(world, cog, db) -> None:  # type: ignore[no-untyped-def]
     jobs = JobsRepository(db)
     job_id = await jobs.insert(new_job(created_at=NOW - 600))
-    await jobs.transition(job_id, JobState.QUEUED, JobState.SUCCEEDED, NOW, charged_seconds=5.0)
+    await walk_to(jobs, job_id, JobState.SUCCEEDED, NOW, charged_seconds=5.0)
     await run_command(cog, "stats", invoke(world, cog))
     assert world.calls[0] == "defer"
     reply = reply_of(world)

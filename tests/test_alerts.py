@@ -164,16 +164,27 @@ def services(alerts, alert_settings) -> SimpleNamespace:  # type: ignore[no-unty
     return SimpleNamespace(alerts=alerts, settings=alert_settings)
 
 
-async def test_dispatcher_sends_each_key_once_to_the_channel(services, alerts) -> None:  # type: ignore[no-untyped-def]
+@pytest.fixture
+def wire(db: Database, alert_settings: Settings, clock: Clock) -> Callable[..., AlertService]:
+    """The engine's alert service sending through the Discord dispatcher, as bot.py wires them."""
+
+    def make(bot: Any, settings: Settings = alert_settings) -> AlertService:
+        sender = AlertDispatcher(bot, owner_ids=settings.owner_ids)
+        return AlertService(db, settings, sender=sender, clock=clock)
+
+    return make
+
+
+async def test_dispatcher_sends_each_key_once_to_the_channel(services, alerts, wire) -> None:  # type: ignore[no-untyped-def]
     channel = make_channel()
     owner = make_user(OWNER)
     bot = make_bot(services, {OWNER: owner}, channel)
     await alerts.set_target(AlertTarget("channel", 77))
-    dispatcher = AlertDispatcher(bot)
-    await dispatcher.send("provider:no_credits:1", "Out of credits.")
-    await dispatcher.send("provider:no_credits:1", "Out of credits.")
+    service = wire(bot)
+    await service.raise_alert("provider:no_credits:1", "Out of credits.")
+    await service.raise_alert("provider:no_credits:1", "Out of credits.")
     # A restarted bot with a new dispatcher does not repeat it either.
-    await AlertDispatcher(bot).send("provider:no_credits:1", "Out of credits.")
+    await wire(bot).raise_alert("provider:no_credits:1", "Out of credits.")
     channel.send.assert_awaited_once()
     embed = channel.send.await_args.kwargs["embed"]
     assert embed.description == "Out of credits."
@@ -181,41 +192,41 @@ async def test_dispatcher_sends_each_key_once_to_the_channel(services, alerts) -
     owner.send.assert_not_awaited()
 
 
-async def test_forbidden_channel_falls_back_to_owner_dms(services, alerts) -> None:  # type: ignore[no-untyped-def]
+async def test_forbidden_channel_falls_back_to_owner_dms(services, alerts, wire) -> None:  # type: ignore[no-untyped-def]
     channel = make_channel(fail=http_error(discord.Forbidden, 403, 50013))
     owner = make_user(OWNER)
     await alerts.set_target(AlertTarget("channel", 77))
-    await AlertDispatcher(make_bot(services, {OWNER: owner}, channel)).send("k1", "Bad key.")
+    await wire(make_bot(services, {OWNER: owner}, channel)).raise_alert("k1", "Bad key.")
     owner.send.assert_awaited_once()
 
 
-async def test_deleted_channel_falls_back_to_owner_dms(services, alerts) -> None:  # type: ignore[no-untyped-def]
+async def test_deleted_channel_falls_back_to_owner_dms(services, alerts, wire) -> None:  # type: ignore[no-untyped-def]
     owner = make_user(OWNER)
     await alerts.set_target(AlertTarget("channel", 77))
     bot = make_bot(services, {OWNER: owner}, channel=None)  # not cached, fetch says 10003
-    await AlertDispatcher(bot).send("k2", "Bad key.")
+    await wire(bot).raise_alert("k2", "Bad key.")
     bot.fetch_channel.assert_awaited_once_with(77)
     owner.send.assert_awaited_once()
 
 
-async def test_dm_target(services, alerts) -> None:  # type: ignore[no-untyped-def]
+async def test_dm_target(services, alerts, wire) -> None:  # type: ignore[no-untyped-def]
     operator = make_user(7)
     owner = make_user(OWNER)
     await alerts.set_target(AlertTarget("dm", 7))
-    await AlertDispatcher(make_bot(services, {7: operator, OWNER: owner})).send("k3", "Cap hit.")
+    await wire(make_bot(services, {7: operator, OWNER: owner})).raise_alert("k3", "Cap hit.")
     operator.send.assert_awaited_once()
     owner.send.assert_not_awaited()
 
 
-async def test_nothing_works_logs_and_never_raises(services, caplog) -> None:  # type: ignore[no-untyped-def]
+async def test_nothing_works_logs_and_never_raises(services, caplog, wire) -> None:  # type: ignore[no-untyped-def]
     owner = make_user(OWNER, fail=http_error(discord.Forbidden, 403, 50007))
-    with caplog.at_level(logging.ERROR, logger="cogs.alerts"):
-        await AlertDispatcher(make_bot(services, {OWNER: owner})).send("k4", "Out of credits.")
+    with caplog.at_level(logging.ERROR, logger="services.alerts"):
+        await wire(make_bot(services, {OWNER: owner})).raise_alert("k4", "Out of credits.")
     owner.send.assert_awaited_once()
-    assert "could not be delivered" in caplog.text and "Out of credits." in caplog.text
+    assert "reached nobody" in caplog.text and "Out of credits." in caplog.text
 
 
-async def test_owners_from_the_application_team(db, make_settings, clock) -> None:  # type: ignore[no-untyped-def]
+async def test_owners_from_the_application_team(db, make_settings, clock, wire) -> None:  # type: ignore[no-untyped-def]
     settings = make_settings()  # no OWNER_IDS
     services = SimpleNamespace(alerts=AlertService(db, settings, clock=clock), settings=settings)
     first, second = make_user(1), make_user(2)
@@ -223,22 +234,21 @@ async def test_owners_from_the_application_team(db, make_settings, clock) -> Non
     app = MagicMock(spec=discord.AppInfo)
     app.team = SimpleNamespace(members=[SimpleNamespace(id=1), SimpleNamespace(id=2)])
     bot.application_info = AsyncMock(return_value=app)
-    await AlertDispatcher(bot).send("k5", "Bad key.")
+    await wire(bot, settings).raise_alert("k5", "Bad key.")
     first.send.assert_awaited_once()
     second.send.assert_awaited_once()
 
 
 async def test_spending_flow_sends_once_per_threshold(
-    db, alert_settings, alerts, clock, services
+    db, alert_settings, alerts, clock, services, wire
 ) -> None:  # type: ignore[no-untyped-def]
     """What JobService's after_enqueue hook does after every enqueue, for 12 jobs."""
     owner = make_user(OWNER)
-    dispatcher = AlertDispatcher(make_bot(services, {OWNER: owner}))
+    service = wire(make_bot(services, {OWNER: owner}))
     for user in range(12):
         with contextlib.suppress(QuotaExceeded):  # the cap refuses the last ones
             await spend(db, alert_settings, clock, 10, user=user)
-        for key, message in await alerts.spending_alerts():
-            await dispatcher.send(key, message)
+        await service.announce_spending()
     texts = [call.kwargs["embed"].description for call in owner.send.await_args_list]
     assert len(texts) == 2
     assert "80 %" in texts[0] and "reached the global daily cap" in texts[1]

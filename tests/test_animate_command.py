@@ -232,9 +232,9 @@ async def test_a_failed_webp_upload_is_explained_and_nothing_is_queued(
 
 
 async def test_webp_without_a_publisher_is_refused_plainly(
-    harness: Harness, tmp_path: Path
+    make_harness: Callable[..., Any], tmp_path: Path
 ) -> None:
-    h = harness
+    h = await make_harness(publish_image=None)
     image = h.upload(image_file(tmp_path, "char.webp", fmt="WEBP"))
     await h.animate(h.interaction(), image, h.upload(video_file(tmp_path)))
     assert "WebP" in last_reply(h) and "PNG or JPG" in last_reply(h)

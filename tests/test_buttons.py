@@ -12,12 +12,11 @@ import discord
 import pytest
 from discord.ext import commands
 
+from bot import compose_engine
 from cogs.buttons import JobButton, job_view, run_job_action
-from cogs.notifier import DiscordNotifier
 from db.connection import open_database
 from db.jobs import JobsRepository
 from domain import Job, JobState
-from services.app import build_services
 from settings import Settings
 from tests.fakes.discord_fakes import (
     FakeCdn,
@@ -228,7 +227,9 @@ async def test_buttons_work_after_a_restart(
     first_db = await open_database(button_settings.database_path)
     before = await build_harness(settings=button_settings, db=first_db, session=session, cdn=cdn)
     job = await add_job(before)
-    await before.notifier.job_queued(job, 1)
+    posted = await before.notifier.job_queued(job, 1)
+    assert posted is not None
+    await JobsRepository(first_db).set_status_message(job.id, posted.message_id)
     [status] = before.world.sent_in(CHANNEL)
     [cancel_id] = status.custom_ids
     await first_db.close()
@@ -240,11 +241,8 @@ async def test_buttons_work_after_a_restart(
         world = FakeDiscord()
         bot = commands.Bot(command_prefix="!", intents=discord.Intents.none())
         bot.get_partial_messageable = world.bot().get_partial_messageable  # type: ignore[method-assign]
-        notifier = DiscordNotifier(bot)  # type: ignore[arg-type]
-        bot.notifier = notifier  # type: ignore[attr-defined]
-        bot.services = build_services(  # type: ignore[attr-defined]
-            settings=button_settings, db=db, session=session, notifier=notifier
-        )
+        services, notifier = compose_engine(bot, button_settings, db, session)
+        bot.services, bot.messages = services, notifier  # type: ignore[attr-defined]
         for extension in ("cogs.errors", "cogs.animate", "cogs.buttons", "cogs.user_commands"):
             await bot.load_extension(extension)
         assert {c.name for c in bot.tree.get_commands()} == {"animate", "quota", "jobs", "help"}

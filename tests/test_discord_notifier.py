@@ -5,7 +5,6 @@ failures of each route."""
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -16,9 +15,9 @@ from typing import Any
 import discord
 import pytest
 
-from cogs.notifier import DiscordNotifier
-from domain import Job, JobState
-from services.notifier import Clip
+from db.jobs import JobsRepository
+from domain import FailureCode, Job, JobState
+from services.notifier import Clip, StatusPosted
 from tests.fakes.discord_fakes import (
     Harness,
     add_job,
@@ -73,10 +72,12 @@ def results(h: Harness, channel_id: int = CHANNEL) -> list[Any]:
 async def test_status_is_posted_once_and_edited_only_when_it_changes(harness: Harness) -> None:
     h = harness
     job = await add_job(h)
-    await h.notifier.job_queued(job, 2)
+    posted = await h.notifier.job_queued(job, 2)
     [status] = h.world.sent_in(CHANNEL)
+    assert posted == StatusPosted(status.message_id)  # a fact for the engine to store
+    await JobsRepository(h.services.db).set_status_message(job.id, status.message_id)
     stored = await h.services.jobs.get(job.id)
-    assert stored is not None and stored.status_message_id == status.message_id
+    assert stored is not None
     assert status.custom_ids == [f"job:cancel:{job.id}"]
     assert status.mentions_users == []  # the status message pings nobody
 
@@ -150,11 +151,10 @@ async def test_a_deleted_status_message_is_replaced(harness: Harness) -> None:
     [first] = h.world.sent_in(CHANNEL)
     h.world.fail_edits(first.message_id, not_found(10008))
 
-    await h.notifier.job_queued(job, 1)
+    posted = await h.notifier.job_queued(job, 1)
 
     [_, second] = h.world.sent_in(CHANNEL)
-    stored = await h.services.jobs.get(job.id)
-    assert stored is not None and stored.status_message_id == second.message_id
+    assert posted == StatusPosted(second.message_id)
     assert "Position in queue: **1**" in second.text
 
 
@@ -164,11 +164,10 @@ async def test_status_in_a_forbidden_channel_goes_to_dms_and_the_channel_is_left
     h = harness
     h.world.fail_sends(CHANNEL, forbidden(50001), always=True)
     first = await add_job(h)
-    await h.notifier.job_queued(first, 1)
+    posted = await h.notifier.job_queued(first, 1)
     dm = h.world.dm_channel_id(USER)
-    assert [s.message_id for s in h.world.sent_in(dm)] == [
-        (await h.services.jobs.get(first.id)).status_message_id  # type: ignore[union-attr]
-    ]
+    assert posted is not None
+    assert [s.message_id for s in h.world.sent_in(dm)] == [posted.message_id]
     tries = h.world.calls.count(f"send:{CHANNEL}")
     second = await add_job(h)
     await h.notifier.job_queued(second, 2)
@@ -180,9 +179,8 @@ async def test_a_discord_outage_while_posting_status_does_not_raise(harness: Har
     h = harness
     h.world.fail_sends(CHANNEL, server_error())
     job = await add_job(h)
-    await h.notifier.job_queued(job, 1)  # must not raise: enqueueing goes on
-    stored = await h.services.jobs.get(job.id)
-    assert stored is not None and stored.status_message_id is None
+    posted = await h.notifier.job_queued(job, 1)  # must not raise: enqueueing goes on
+    assert posted is None
 
 
 # --------------------------------------------------------------------------------------------------
@@ -363,9 +361,10 @@ async def test_failure_is_explained_and_says_nothing_was_charged(harness: Harnes
     h = harness
     job = await add_job(h)
     await h.notifier.job_queued(job, 1)
-    job = await move_job(h, job, JobState.FAILED)
+    code, detail = FailureCode.PROVIDER_FAILED, "no person detected"
+    job = await move_job(h, job, JobState.FAILED, failure_code=code, failure_reason=detail)
     reason = "ModelsLab could not make it: no person detected"
-    await h.notifier.job_failed(job, "provider_failed", reason, False)
+    await h.notifier.job_failed(job, code, detail, False)
 
     [edit] = h.world.edits
     assert edit.embed is not None and reason in (edit.embed.description or "")
@@ -379,27 +378,9 @@ async def test_failure_is_explained_and_says_nothing_was_charged(harness: Harnes
 
 async def test_failure_notice_falls_back_to_dm(harness: Harness) -> None:
     h = harness
-    job = await move_job(h, await add_job(h), JobState.FAILED)
+    code = FailureCode.TIMEOUT
+    job = await move_job(h, await add_job(h), JobState.FAILED, failure_code=code)
     h.world.fail_sends(CHANNEL, forbidden(50013), always=True)
-    await h.notifier.job_failed(job, "timeout", "Generation took too long.", False)
+    await h.notifier.job_failed(job, code, None, False)
     [notice] = h.world.sent_in(h.world.dm_channel_id(USER))
-    assert "Generation took too long." in (notice.content or "")
-
-
-async def test_operator_alerts_go_to_the_sender_or_the_log(
-    harness: Harness, caplog: pytest.LogCaptureFixture
-) -> None:
-    sent: list[tuple[str, str]] = []
-
-    class Sender:
-        async def send(self, key: str, message: str) -> None:
-            sent.append((key, message))
-
-    with_sender = DiscordNotifier(harness.bot, Sender())
-    await with_sender.operator_alert("provider:no_credits", "Out of credits")
-    assert sent == [("provider:no_credits", "Out of credits")]
-
-    without = DiscordNotifier(harness.bot)
-    with caplog.at_level(logging.ERROR, logger="cogs.notifier"):
-        await without.operator_alert("provider:invalid_key", "Bad key")
-    assert "provider:invalid_key" in caplog.text and "Bad key" in caplog.text
+    assert "Generation took too long" in (notice.content or "")

@@ -12,10 +12,11 @@ import discord
 import pytest
 from discord import app_commands
 
+from cogs.alerts import AlertDispatcher
 from cogs.owner import OwnerCog
 from db.connection import Database
 from db.policy import PolicyRepository
-from services.alerts import AlertTarget
+from services.alerts import AlertService, AlertTarget
 from services.modelslab import ModelsLabClient, OperatorError, WalletBalance
 from services.quota import (
     STATE_GLOBAL_PAUSED,
@@ -71,6 +72,9 @@ def cog(world: FakeDiscord, services: SimpleNamespace) -> OwnerCog:
     bot.tree = Mock(spec=app_commands.CommandTree)
     bot.tree.sync = AsyncMock(return_value=[object(), object(), object()])
     bot.get_channel = Mock(side_effect=world.channel)
+    # Alerts go out through the Discord dispatcher on this bot, as bot.py wires them.
+    sender = AlertDispatcher(bot, owner_ids=services.settings.owner_ids)
+    services.alerts = AlertService(services.db, services.settings, sender=sender)
     return OwnerCog(bot)
 
 

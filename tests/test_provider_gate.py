@@ -20,8 +20,8 @@ from db.connection import Database, open_database
 from db.jobs import JobsRepository
 from domain import JobState
 from services.app import Services, build_services
-from services.provider_gate import Permit, ProviderGate
 from services.quota import Requester
+from services.runner.gate import Permit, ProviderGate
 from settings import Settings
 from tests.clock import FakeClock
 from tests.fakes.modelslab_server import FakeModelsLab
@@ -126,7 +126,12 @@ async def make_run(
         )
         notifier = RecordingNotifier()
         services = build_services(
-            settings=settings, db=db, session=session, notifier=notifier, clock=clock
+            settings=settings,
+            db=db,
+            session=session,
+            notifier=notifier,
+            alert_sender=notifier,
+            clock=clock,
         )
         run = Run(services, db, fake, clock, notifier, tag=f"rep{rep}")
         runs.append(run)
@@ -174,7 +179,7 @@ async def test_refused_key_one_submit_per_job_then_one_probe_per_interval(
             await run.step(PAUSE, ids, run.submitted(expected))
             assert len(run.submits()) == len(burst) + interval, f"rep {rep}, probe {interval}"
         assert set(await run.states(ids)) == {JobState.QUEUED}, "jobs wait, never fail"
-        alerts = [key for key, _ in run.notifier.alerts if key.startswith("provider:")]
+        alerts = run.notifier.alerts_about("New jobs are paused")
         assert len(alerts) == 1, f"rep {rep}: {alerts}"
         refusals = [r for r in caplog.records if "dispatching paused" in r.getMessage()]
         assert len(refusals) == 1, f"rep {rep}: the refusal was logged {len(refusals)} times"

@@ -15,7 +15,7 @@ from services.quota import (
     Requester,
     job_cost,
 )
-from tests.helpers import new_job
+from tests.helpers import new_job, walk_to
 
 NOW = 10 * DAY
 
@@ -82,7 +82,7 @@ async def test_monthly_limit(db, make_settings) -> None:  # type: ignore[no-unty
     quota = QuotaService(db, settings, clock=Clock())
     jobs = JobsRepository(db)
     old = await jobs.insert(new_job(created_at=NOW - 5 * DAY, cost_seconds=10.0))
-    await jobs.transition(old, JobState.QUEUED, JobState.SUCCEEDED, NOW, charged_seconds=10.0)
+    await walk_to(jobs, old, JobState.SUCCEEDED, NOW, charged_seconds=10.0)
     with pytest.raises(QuotaExceeded) as info:
         await quota.enqueue(new_job(created_at=NOW, cost_seconds=5.0), Requester(1, 10))
     assert info.value.limit == "monthly"

@@ -21,7 +21,7 @@ from services.quota import Requester
 from settings import Settings
 from tests.fakes.modelslab_server import FakeJobSpec, FakeModelsLab
 from tests.fakes.notifier import RecordingNotifier
-from tests.helpers import new_job
+from tests.helpers import new_job, walk_to
 
 
 async def wait_for(predicate: Callable[[], Awaitable[bool]], within: float = 5.0) -> None:
@@ -96,7 +96,7 @@ async def make_engine(
         )
         rec = notifier or RecordingNotifier()
         services = build_services(
-            settings=settings, db=database or db, session=session, notifier=rec
+            settings=settings, db=database or db, session=session, notifier=rec, alert_sender=rec
         )
         engine = Engine(services, database or db, fake, rec)
         engines.append(engine)
@@ -210,7 +210,7 @@ async def test_submit_timeout_fails_without_resubmitting(make_engine, fake) -> N
     job = await engine.until(job_id, JobState.FAILED)
     assert job.failure_code == "submit_outcome_unknown" and job.charged_seconds == 0
     assert len(fake.submits()) == 1
-    assert any(key.startswith("unknown-submit:") for key, _ in engine.notifier.alerts)
+    assert engine.notifier.alerts_about("outcome is unknown")
 
 
 async def test_operator_failure_pauses_queue_and_alerts_once(make_engine, fake) -> None:  # type: ignore[no-untyped-def]
@@ -226,7 +226,7 @@ async def test_operator_failure_pauses_queue_and_alerts_once(make_engine, fake) 
     assert engine.services.runner.paused_reason == "invalid_key"
     for i in ids:  # waiting, never failed (a probe may be mid-submit)
         assert await engine.state(i) in (JobState.QUEUED, JobState.SUBMITTING)
-    provider_alerts = [k for k, _ in engine.notifier.alerts if k.startswith("provider:")]
+    provider_alerts = engine.notifier.alerts_about("New jobs are paused")
     assert len(provider_alerts) == 1
     fake.api_key = "test-key"  # the operator fixes the key
     await engine.all_done(ids)
@@ -308,9 +308,9 @@ async def test_resume_every_state_after_abrupt_stop(make_engine, fake, tmp_path:
     # A job the provider accepted before the crash.
     processing = await engine.add(user_id=3)
     accepted = await engine.services.client.submit_motion_control(_request())
-    await jobs.transition(
+    await walk_to(
+        jobs,
         processing,
-        JobState.QUEUED,
         JobState.PROCESSING,
         now,
         provider_job_id=accepted.job_id,
@@ -319,9 +319,9 @@ async def test_resume_every_state_after_abrupt_stop(make_engine, fake, tmp_path:
     )
     # A job whose clip was downloaded and was being posted.
     delivering = await engine.add(user_id=4)
-    await jobs.transition(
+    await walk_to(
+        jobs,
         delivering,
-        JobState.QUEUED,
         JobState.DELIVERING,
         now,
         provider_job_id="999",
@@ -463,23 +463,26 @@ async def test_loop_sleeps_while_a_slow_poll_is_in_flight(make_engine, fake) -> 
 async def test_a_crashing_step_backs_off_and_the_job_still_finishes(make_engine, fake) -> None:  # type: ignore[no-untyped-def]
     engine = await make_engine()
     runner = engine.services.runner
-    original = runner._handle_status
+    steps = runner._steps
+    original = steps.poll
     crashes = 0
+    attempts: list[float] = []
 
-    async def buggy(job: Job, result: Any) -> None:
+    async def buggy(job: Job) -> Any:
         nonlocal crashes
+        attempts.append(time.time())
         if crashes < 2:
             crashes += 1
             raise RuntimeError("a bug")
-        await original(job, result)
+        return await original(job)
 
-    runner._handle_status = buggy  # type: ignore[method-assign]
+    steps.poll = buggy  # type: ignore[method-assign]
     job_id = await engine.add()
     await runner.start()
     await engine.until(job_id, JobState.SUCCEEDED)
     assert crashes == 2
     # Each crash pushed the next poll back by the maximum interval instead of retrying at once.
-    first, second, third = (r.at for r in fake.fetches()[:3])
+    first, second, third = attempts[:3]
     max_interval = engine.services.settings.poll_interval_max_seconds
     assert second - first >= max_interval * 0.9
     assert third - second >= max_interval * 0.9

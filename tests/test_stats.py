@@ -15,7 +15,7 @@ from db.stats import StatsRepository
 from domain import JobState
 from services.quota import DAY
 from services.stats import CHART_DAYS, StatsService, render_daily_chart
-from tests.helpers import new_job
+from tests.helpers import new_job, walk_to
 
 NOW = 100 * DAY + 12 * 3600  # noon UTC on day 100
 GUILD, OTHER = 10, 20
@@ -42,7 +42,7 @@ async def add(
         values = {"charged_seconds": charged} if state is JobState.SUCCEEDED else {}
         if code is not None:
             values["failure_code"] = code
-        await jobs.transition(job_id, JobState.QUEUED, state, created_at + took, **values)
+        await walk_to(jobs, job_id, state, created_at + took, **values)
     return job_id
 
 

@@ -88,6 +88,7 @@ class Runner:
             session=session,
             allowlist=allowlist,
             globally_paused=self._globally_paused,
+            ours_at_provider=self._jobs.count_at_provider,
             clock=clock,
         )
         self._housekeeping = Housekeeping(jobs=self._jobs, recorder=self._record, settings=settings)

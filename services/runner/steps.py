@@ -69,6 +69,7 @@ class JobSteps:
         session: aiohttp.ClientSession,
         allowlist: HostAllowlist,
         globally_paused: Callable[[], Awaitable[bool]],
+        ours_at_provider: Callable[[], Awaitable[int]],
         clock: Callable[[], float],
     ) -> None:
         self._client = client
@@ -79,6 +80,7 @@ class JobSteps:
         self._session = session
         self._allowlist = allowlist
         self._globally_paused = globally_paused
+        self._ours_at_provider = ours_at_provider
         self._clock = clock
 
     # --- submit ---------------------------------------------------------------------------------
@@ -104,6 +106,8 @@ class JobSteps:
             wait = exc.retry_after or self._settings.poll_interval_max_seconds
             # Close the gate before the job goes back: the loop must not pick it up again.
             self._gate.queue_full(wait)
+            # This job is still counted as being submitted; the rest is what the queue holds.
+            self._gate.learn_room(max(await self._ours_at_provider() - 1, 0))
             log.info("job %d: provider queue full, holding submits for %.1fs", job.id, wait)
             return Requeue(retry_at=None, count_attempt=False)
         except OperatorError as exc:

@@ -30,16 +30,18 @@ from aiohttp import web
 from discord import app_commands
 from discord.ext import commands
 
+import cogs.animate as animate_extension
+from bot import compose_engine
 from cogs.animate import AnimateCog
 from cogs.errors import on_app_command_error
 from cogs.notifier import DiscordNotifier
 from db.connection import Database
 from db.jobs import JobsRepository
 from domain import Job, JobState
-from services.app import Services, build_services
+from services.app import Services
 from services.quota import Requester
 from settings import Settings
-from tests.helpers import new_job
+from tests.helpers import new_job, walk_to
 
 DEFAULT_UPLOAD_LIMIT = discord.utils.DEFAULT_FILE_SIZE_LIMIT_BYTES
 DM_CHANNEL_BASE = 7_000_000_000
@@ -551,6 +553,9 @@ class Harness:
             await on_app_command_error(interaction, app_commands.CommandInvokeError(command, exc))
 
 
+PRODUCTION: Any = object()  # build_harness(publish_image=...): keep what setup() wired
+
+
 async def build_harness(
     *,
     settings: Settings,
@@ -559,26 +564,27 @@ async def build_harness(
     cdn: FakeCdn,
     world: FakeDiscord | None = None,
     owner_ids: Iterable[int] = (),
-    publish_image: Any = None,
+    publish_image: Any = PRODUCTION,
 ) -> Harness:
     """Wire the Discord layer around real services. `settings` must allow `cdn.origin`."""
     world = world or FakeDiscord()
     cdn.calls = world.calls  # downloads join the one ordered log
     bot = world.bot(owner_ids=owner_ids)
-    notifier = DiscordNotifier(bot)
-    bot.notifier = notifier
-    services = build_services(settings=settings, db=db, session=session, notifier=notifier)
-    bot.services = services
-    bot.settings = settings
-    cog = AnimateCog(
-        settings=settings,
-        session=session,
-        allowlist=services.allowlist,
-        jobs=services.jobs,
-        notifier=notifier,
-        is_owner=bot.is_owner,
-        publish_image=publish_image,
-    )
+    # The same builder and the same extension setup() as production (bot.py).
+    services, notifier = compose_engine(bot, settings, db, session)
+    bot.services, bot.notifier, bot.messages, bot.settings = services, notifier, notifier, settings
+    await animate_extension.setup(bot)
+    (cog,) = [call.args[0] for call in bot.add_cog.await_args_list]
+    if publish_image is not PRODUCTION:  # a test's own publisher, or None for none at all
+        cog = AnimateCog(
+            settings=settings,
+            session=session,
+            allowlist=services.allowlist,
+            jobs=services.jobs,
+            messages=notifier,
+            is_owner=bot.is_owner,
+            publish_image=publish_image,
+        )
     return Harness(world, cdn, settings, services, bot, notifier, cog)
 
 
@@ -595,7 +601,10 @@ async def add_job(h: Harness, **overrides: Any) -> Job:
 async def move_job(h: Harness, job: Job, state: JobState, **values: Any) -> Job:
     """Move `job` from its current state to `state` (which must succeed); return the moved job."""
     repo = JobsRepository(h.services.db)
-    assert await repo.transition(job.id, job.state, state, time.time(), **values)
+    if job.state is JobState.QUEUED:
+        assert await walk_to(repo, job.id, state, time.time(), **values)
+    else:
+        assert await repo.transition(job.id, job.state, state, time.time(), **values)
     moved = await repo.get(job.id)
     assert moved is not None
     return moved

@@ -6,7 +6,8 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
-from domain import Job
+from domain import DeliveryRoute, FailureCode, Job
+from services.alerts import AlertTarget
 from services.notifier import Clip, DeliveryReceipt
 
 
@@ -15,7 +16,9 @@ class RecordingNotifier:
     events: list[tuple[str, int | None, tuple[Any, ...]]] = field(default_factory=list)
     delivered: list[tuple[int, Clip]] = field(default_factory=list)
     alerts: list[tuple[str, str]] = field(default_factory=list)
-    receipt: DeliveryReceipt = field(default_factory=lambda: DeliveryReceipt("file", 555))
+    receipt: DeliveryReceipt = field(
+        default_factory=lambda: DeliveryReceipt(DeliveryRoute.FILE, 555)
+    )
     fail_deliveries: int = 0  # raise on this many job_succeeded calls first
     finished: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -43,9 +46,17 @@ class RecordingNotifier:
         self.finished.set()
         return self.receipt
 
-    async def job_failed(self, job: Job, code: str, reason: str, charged: bool) -> None:
-        self._record("failed", job, code, reason, charged)
+    async def job_failed(
+        self, job: Job, code: FailureCode, detail: str | None, charged: bool
+    ) -> None:
+        self._record("failed", job, code, detail, charged)
         self.finished.set()
 
-    async def operator_alert(self, key: str, message: str) -> None:
-        self.alerts.append((key, message))
+    async def send_alert(self, target: AlertTarget | None, message: str) -> str | None:
+        """The engine's alert sender too: (where, message) for every alert that went out."""
+        where = "owners" if target is None else target.encode()
+        self.alerts.append((where, message))
+        return where
+
+    def alerts_about(self, words: str) -> list[str]:
+        return [message for _, message in self.alerts if words in message]
