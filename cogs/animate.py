@@ -36,13 +36,13 @@ from services.media import (
     ImageInfo,
     MediaLimitError,
     UnsupportedMediaError,
-    convert_image_to_png,
     probe_and_validate,
     validate_image,
     validate_prompt,
 )
 from services.modelslab import UPLOAD_MAX_BYTES, ModelsLabClient, ModelsLabError
 from services.quota import EnqueueRefused
+from services.transcode import convert_image_to_png
 from settings import Settings
 
 if TYPE_CHECKING:

@@ -8,7 +8,7 @@ import contextlib
 import logging
 from pathlib import Path
 
-from services.media import reencode_to_fit
+from services.transcode import reencode_to_fit
 
 log = logging.getLogger(__name__)
 

@@ -162,8 +162,8 @@ async def on_app_command_error(
 
 
 async def setup(bot: commands.Bot) -> None:
-    bot.tree.on_error = on_app_command_error  # type: ignore[method-assign]
+    bot.tree.error(on_app_command_error)
 
 
 async def teardown(bot: commands.Bot) -> None:
-    bot.tree.on_error = type(bot.tree).on_error.__get__(bot.tree)  # type: ignore[method-assign]
+    bot.tree.error(type(bot.tree).on_error.__get__(bot.tree))

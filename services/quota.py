@@ -141,10 +141,8 @@ def _fmt(seconds: float) -> str:
 
 
 def _most_generous(values: Iterable[int | None]) -> int | None:
-    values = list(values)
-    if not values:
-        return None
-    return max(values)  # type: ignore[type-var]
+    known = [v for v in values if v is not None]
+    return max(known) if known else None
 
 
 async def resolve_limits(executor: Executor, settings: Settings, who: Requester) -> Limits:

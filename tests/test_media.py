@@ -17,15 +17,14 @@ from services.media import (
     MediaLimitError,
     UnsupportedMediaError,
     VideoInfo,
-    convert_image_to_png,
     probe_and_validate,
     probe_image,
     probe_video,
-    reencode_to_fit,
     validate_image,
     validate_prompt,
     validate_video,
 )
+from services.transcode import convert_image_to_png, reencode_to_fit
 from tests.media_factory import (
     make_big_file,
     make_empty_file,
