@@ -18,6 +18,7 @@ from services.controls import ControlService
 from services.quota import DAY, QuotaService
 from services.stats import StatsService
 from settings import Settings
+from tests.clock import FakeClock
 from tests.fakes.discord_fakes import FakeDiscord, Sent
 
 NOW = 100 * DAY + 12 * 3600
@@ -28,14 +29,9 @@ ROLE = 555
 CONTROL_TABLES = ("audit_log", "guild_settings", "role_limits", "user_limits", "allowed_channels")
 
 
-class Clock:
-    def __call__(self) -> float:
-        return NOW
-
-
 def cog_services(db: Database, settings: Settings) -> SimpleNamespace:
     """The services the admin and owner cogs use, as Services will hold them."""
-    clock = Clock()
+    clock = FakeClock(NOW)
     runner = Mock(spec=["paused_reason", "resume_provider"])
     runner.paused_reason = None
     return SimpleNamespace(

@@ -20,23 +20,16 @@ from services.alerts import AlertService, AlertTarget
 from services.controls import ControlService
 from services.quota import DAY, QuotaExceeded, QuotaService, Requester
 from settings import Settings
+from tests.clock import FakeClock
 from tests.helpers import new_job
 
 NOW = 100 * DAY
 OWNER, OTHER_OWNER = 42, 43
 
 
-class Clock:
-    def __init__(self, now: float = NOW) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> FakeClock:
+    return FakeClock(NOW)
 
 
 @pytest.fixture
@@ -47,11 +40,13 @@ def alert_settings(make_settings: Callable[..., Settings]) -> Settings:
 
 
 @pytest.fixture
-def alerts(db: Database, alert_settings: Settings, clock: Clock) -> AlertService:
+def alerts(db: Database, alert_settings: Settings, clock: FakeClock) -> AlertService:
     return AlertService(db, alert_settings, clock=clock)
 
 
-async def spend(db: Database, settings: Settings, clock: Clock, seconds: float, user: int) -> None:
+async def spend(
+    db: Database, settings: Settings, clock: FakeClock, seconds: float, user: int
+) -> None:
     quota = QuotaService(db, settings, clock=clock)
     await quota.enqueue(
         new_job(user_id=user, created_at=clock(), cost_seconds=seconds), Requester(user, 10)
@@ -61,7 +56,7 @@ async def spend(db: Database, settings: Settings, clock: Clock, seconds: float, 
 async def test_first_time_is_true_once_and_survives_a_restart(db, alert_settings, alerts) -> None:  # type: ignore[no-untyped-def]
     assert await alerts.first_time("provider:invalid_key:1")
     assert not await alerts.first_time("provider:invalid_key:1")
-    restarted = AlertService(db, alert_settings, clock=Clock())
+    restarted = AlertService(db, alert_settings, clock=FakeClock(NOW))
     assert not await restarted.first_time("provider:invalid_key:1")
     assert await restarted.first_time("provider:invalid_key:2")
 
@@ -165,7 +160,7 @@ def services(alerts, alert_settings) -> SimpleNamespace:  # type: ignore[no-unty
 
 
 @pytest.fixture
-def wire(db: Database, alert_settings: Settings, clock: Clock) -> Callable[..., AlertService]:
+def wire(db: Database, alert_settings: Settings, clock: FakeClock) -> Callable[..., AlertService]:
     """The engine's alert service sending through the Discord dispatcher, as bot.py wires them."""
 
     def make(bot: Any, settings: Settings = alert_settings) -> AlertService:

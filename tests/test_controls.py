@@ -24,6 +24,7 @@ from services.quota import (
     global_cap,
 )
 from settings import Settings
+from tests.clock import FakeClock
 from tests.helpers import new_job
 
 NOW = 100 * DAY
@@ -32,31 +33,23 @@ ADMIN, OWNER, USER = 900, 42, 1
 CHANNEL, OTHER_CHANNEL = 100, 200
 
 
-class Clock:
-    def __init__(self, now: float = NOW) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
 def ctl_settings(make_settings: Callable[..., Settings]) -> Settings:
     return make_settings(owner_ids=frozenset({OWNER}), global_daily_seconds_cap=500)
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> FakeClock:
+    return FakeClock(NOW)
 
 
 @pytest.fixture
-def controls(db: Database, ctl_settings: Settings, clock: Clock) -> ControlService:
+def controls(db: Database, ctl_settings: Settings, clock: FakeClock) -> ControlService:
     return ControlService(db, ctl_settings, clock=clock)
 
 
 @pytest.fixture
-def quota(db: Database, ctl_settings: Settings, clock: Clock) -> QuotaService:
+def quota(db: Database, ctl_settings: Settings, clock: FakeClock) -> QuotaService:
     return QuotaService(db, ctl_settings, clock=clock)
 
 
@@ -221,7 +214,7 @@ async def test_operator_view(db, controls, quota) -> None:  # type: ignore[no-un
 
 
 async def test_alert_target_is_shared_with_the_alert_service(db, controls, ctl_settings) -> None:  # type: ignore[no-untyped-def]
-    alerts = AlertService(db, ctl_settings, clock=Clock())
+    alerts = AlertService(db, ctl_settings, clock=FakeClock(NOW))
     change = await controls.set_alert_target(OWNER, AlertTarget("dm", OWNER))
     assert (change.old, change.new) == ("owners' DMs", f"DMs to <@{OWNER}>")
     assert await alerts.get_target() == AlertTarget("dm", OWNER)

@@ -22,6 +22,7 @@ from services.quota import (
     resolve_limits,
 )
 from settings import Settings
+from tests.clock import FakeClock
 from tests.helpers import new_job
 
 NOW = 100 * DAY
@@ -31,14 +32,6 @@ USER = 1
 GOLD, SILVER = 501, 502
 
 
-class Clock:
-    def __init__(self, now: float = NOW) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
 def limits_settings(make_settings: Callable[..., Settings]) -> Settings:
     return make_settings(quota_daily_seconds=60, quota_monthly_seconds=600, quota_max_active_jobs=2)
@@ -46,7 +39,7 @@ def limits_settings(make_settings: Callable[..., Settings]) -> Settings:
 
 @pytest.fixture
 def controls(db: Database, limits_settings: Settings) -> ControlService:
-    return ControlService(db, limits_settings, clock=Clock())
+    return ControlService(db, limits_settings, clock=FakeClock(NOW))
 
 
 async def limits_of(db: Database, settings: Settings, **who: Any) -> tuple[Any, ...]:
@@ -119,14 +112,14 @@ async def test_block_beats_override(db, limits_settings, controls) -> None:  # t
 
 async def test_owner_exemption_beats_everything(db, make_settings) -> None:  # type: ignore[no-untyped-def]
     settings = make_settings(quota_daily_seconds=0)
-    controls = ControlService(db, settings, clock=Clock())
+    controls = ControlService(db, settings, clock=FakeClock(NOW))
     await controls.block_user(GUILD, ADMIN, USER)  # blocked as a member, but also an owner
     got = await resolve_limits(db, settings, Requester(USER, GUILD, is_owner=True))
     assert got.source == "owner" and got.exempt and not got.blocked
 
 
 async def test_blocked_user_gets_a_clear_refusal(db, limits_settings, controls) -> None:  # type: ignore[no-untyped-def]
-    quota = QuotaService(db, limits_settings, clock=Clock())
+    quota = QuotaService(db, limits_settings, clock=FakeClock(NOW))
     await controls.block_user(GUILD, ADMIN, USER, "posting NSFW")
     with pytest.raises(Blocked) as info:
         await quota.enqueue(new_job(created_at=NOW), Requester(USER, GUILD))
@@ -138,8 +131,8 @@ async def test_blocked_user_gets_a_clear_refusal(db, limits_settings, controls) 
 
 async def test_global_cap_applies_on_top_of_generous_limits(db, make_settings) -> None:  # type: ignore[no-untyped-def]
     settings = make_settings(global_daily_seconds_cap=8)
-    controls = ControlService(db, settings, clock=Clock())
-    quota = QuotaService(db, settings, clock=Clock())
+    controls = ControlService(db, settings, clock=FakeClock(NOW))
+    quota = QuotaService(db, settings, clock=FakeClock(NOW))
     await controls.set_user_limits(GUILD, ADMIN, USER, daily=1000, monthly=1000, max_active=9)
     await quota.enqueue(new_job(created_at=NOW, cost_seconds=5.0), Requester(USER, GUILD))
     with pytest.raises(QuotaExceeded) as info:
@@ -149,8 +142,8 @@ async def test_global_cap_applies_on_top_of_generous_limits(db, make_settings) -
 
 async def test_runtime_cap_overrides_the_configured_one(db, make_settings) -> None:  # type: ignore[no-untyped-def]
     settings = make_settings(global_daily_seconds_cap=100, quota_daily_seconds=100)
-    controls = ControlService(db, settings, clock=Clock())
-    quota = QuotaService(db, settings, clock=Clock())
+    controls = ControlService(db, settings, clock=FakeClock(NOW))
+    quota = QuotaService(db, settings, clock=FakeClock(NOW))
     await controls.set_global_cap(ADMIN, 4)
     with pytest.raises(QuotaExceeded):
         await quota.enqueue(new_job(created_at=NOW, cost_seconds=5.0), Requester(USER, GUILD))
@@ -159,7 +152,7 @@ async def test_runtime_cap_overrides_the_configured_one(db, make_settings) -> No
 
 
 async def test_role_changes_take_effect_on_the_next_request(db, limits_settings, controls) -> None:  # type: ignore[no-untyped-def]
-    quota = QuotaService(db, limits_settings, clock=Clock())
+    quota = QuotaService(db, limits_settings, clock=FakeClock(NOW))
     await controls.set_server_limits(GUILD, ADMIN, daily=5)
     await controls.set_role_tier(GUILD, ADMIN, GOLD, daily=20, monthly=100, max_active=5)
     gold = Requester(USER, GUILD, role_ids=frozenset({GOLD}))
@@ -181,7 +174,7 @@ async def test_role_changes_take_effect_on_the_next_request(db, limits_settings,
 
 
 async def test_dm_scope_uses_guild_key_zero(db, limits_settings, controls) -> None:  # type: ignore[no-untyped-def]
-    quota = QuotaService(db, limits_settings, clock=Clock())
+    quota = QuotaService(db, limits_settings, clock=FakeClock(NOW))
     await controls.set_server_limits(GUILD, ADMIN, daily=1000, monthly=1000, max_active=9)
     await controls.set_role_tier(GUILD, ADMIN, GOLD, daily=1000, monthly=1000, max_active=9)
     await controls.set_user_limits(None, ADMIN, USER, daily=7, monthly=70, max_active=1)
@@ -204,7 +197,7 @@ async def test_dm_scope_uses_guild_key_zero(db, limits_settings, controls) -> No
 
 
 async def test_dm_block_and_reset(db, limits_settings, controls) -> None:  # type: ignore[no-untyped-def]
-    quota = QuotaService(db, limits_settings, clock=Clock())
+    quota = QuotaService(db, limits_settings, clock=FakeClock(NOW))
     dm = Requester(USER, None)
     await quota.enqueue(new_job(guild_id=None, created_at=NOW - 60, cost_seconds=50.0), dm)
     assert (await quota.usage(dm)).used_today == 50
@@ -220,7 +213,7 @@ async def test_dm_block_and_reset(db, limits_settings, controls) -> None:  # typ
 async def test_cap_holds_under_thirty_concurrent_users(db, make_settings) -> None:  # type: ignore[no-untyped-def]
     """30 different users request at once against a cap with room for 4 jobs: never more."""
     settings = make_settings(global_daily_seconds_cap=22, quota_daily_seconds=100)
-    quota = QuotaService(db, settings, clock=Clock())
+    quota = QuotaService(db, settings, clock=FakeClock(NOW))
 
     async def attempt(user_id: int) -> bool:
         job = new_job(user_id=user_id, created_at=NOW, cost_seconds=5.0)
@@ -239,9 +232,9 @@ async def test_cap_holds_under_thirty_concurrent_users(db, make_settings) -> Non
 
 async def test_cap_holds_with_runtime_cap_and_mixed_costs(db, make_settings) -> None:  # type: ignore[no-untyped-def]
     settings = make_settings(quota_daily_seconds=100)
-    controls = ControlService(db, settings, clock=Clock())
+    controls = ControlService(db, settings, clock=FakeClock(NOW))
     await controls.set_global_cap(ADMIN, 30)
-    quota = QuotaService(db, settings, clock=Clock())
+    quota = QuotaService(db, settings, clock=FakeClock(NOW))
 
     async def attempt(user_id: int) -> None:
         job = new_job(user_id=user_id, created_at=NOW, cost_seconds=float(1 + user_id % 7))

@@ -33,6 +33,7 @@ from services.modelslab import (
     TransientError,
     WalletBalance,
 )
+from tests.clock import FakeClock
 from tests.fakes.modelslab_server import FakeJobSpec, FakeModelsLab, FakeResponse
 
 KEY = "sk-live-SECRET-0123456789abcdef"
@@ -47,20 +48,9 @@ REQUEST = MotionControlRequest(
 GENERATION = 30.0
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> FakeClock:
+    return FakeClock(1_000.0)
 
 
 @pytest.fixture(autouse=True)
@@ -72,7 +62,7 @@ def no_key_in_logs(caplog: pytest.LogCaptureFixture) -> Any:
 
 
 @pytest.fixture
-async def fake(clock: Clock) -> AsyncIterator[FakeModelsLab]:
+async def fake(clock: FakeClock) -> AsyncIterator[FakeModelsLab]:
     async with FakeModelsLab(api_key=KEY, generation_seconds=GENERATION, time_func=clock) as srv:
         yield srv
         # The key travels in JSON bodies only: never in a URL or a header.
@@ -235,7 +225,7 @@ def test_empty_key_is_refused(session: aiohttp.ClientSession) -> None:
 
 @pytest.mark.parametrize("id_style", ["int", "str", "fetch_result_only"])
 async def test_job_id_is_normalised_to_str(
-    client: ModelsLabClient, fake: FakeModelsLab, clock: Clock, id_style: str
+    client: ModelsLabClient, fake: FakeModelsLab, clock: FakeClock, id_style: str
 ) -> None:
     fake.queue_next(FakeJobSpec(id_style=id_style))
     job = await client.submit_motion_control(REQUEST)
@@ -277,7 +267,7 @@ async def test_fetch_without_id_in_body_keeps_the_requested_id(
 
 
 async def test_processing_then_success_with_a_downloadable_clip(
-    client: ModelsLabClient, fake: FakeModelsLab, clock: Clock, session: aiohttp.ClientSession
+    client: ModelsLabClient, fake: FakeModelsLab, clock: FakeClock, session: aiohttp.ClientSession
 ) -> None:
     fake.set_clip(size=300_000)
     job = await client.submit_motion_control(REQUEST)
@@ -297,7 +287,7 @@ async def test_processing_then_success_with_a_downloadable_clip(
 
 
 async def test_success_via_proxy_links_only(
-    client: ModelsLabClient, fake: FakeModelsLab, clock: Clock
+    client: ModelsLabClient, fake: FakeModelsLab, clock: FakeClock
 ) -> None:
     fake.queue_next(FakeJobSpec(url_field="proxy_links"))
     job = await client.submit_motion_control(REQUEST)
@@ -308,7 +298,7 @@ async def test_success_via_proxy_links_only(
 
 
 async def test_success_without_url_then_with_url(
-    client: ModelsLabClient, fake: FakeModelsLab, clock: Clock
+    client: ModelsLabClient, fake: FakeModelsLab, clock: FakeClock
 ) -> None:
     fake.queue_next(FakeJobSpec(outcome="success_no_url_then_url", no_url_fetches=2))
     job = await client.submit_motion_control(REQUEST)
@@ -320,7 +310,7 @@ async def test_success_without_url_then_with_url(
 
 
 async def test_success_that_never_carries_a_url(
-    client: ModelsLabClient, fake: FakeModelsLab, clock: Clock
+    client: ModelsLabClient, fake: FakeModelsLab, clock: FakeClock
 ) -> None:
     fake.queue_next(FakeJobSpec(outcome="success_never_url"))
     job = await client.submit_motion_control(REQUEST)
@@ -363,7 +353,7 @@ async def test_unfinished_or_unknown_status_is_processing(
 async def test_failed_job_is_a_result_not_an_exception(
     client: ModelsLabClient,
     fake: FakeModelsLab,
-    clock: Clock,
+    clock: FakeClock,
     outcome: str,
     message_key: str,
     http_status: int,
@@ -385,7 +375,7 @@ async def test_failed_job_is_a_result_not_an_exception(
 
 
 async def test_failed_job_with_field_error_object(
-    client: ModelsLabClient, fake: FakeModelsLab, clock: Clock
+    client: ModelsLabClient, fake: FakeModelsLab, clock: FakeClock
 ) -> None:
     fake.queue_next(
         FakeJobSpec(outcome="failed", failure_message={"init_video": ["Video is too long."]})
@@ -437,7 +427,7 @@ async def test_missing_prompt_gives_field_errors(
 
 
 async def test_queue_limit_is_rate_limited_with_retry_after(
-    client: ModelsLabClient, fake: FakeModelsLab, clock: Clock
+    client: ModelsLabClient, fake: FakeModelsLab, clock: FakeClock
 ) -> None:
     fake.queue_limit = 2
     await client.submit_motion_control(REQUEST)
@@ -838,7 +828,9 @@ async def test_wallet_balance_failures(client: ModelsLabClient, fake: FakeModels
     assert err.reason == "no_credits"
 
 
-async def test_processing_count(client: ModelsLabClient, fake: FakeModelsLab, clock: Clock) -> None:
+async def test_processing_count(
+    client: ModelsLabClient, fake: FakeModelsLab, clock: FakeClock
+) -> None:
     assert await client.processing_count() == 0
     await client.submit_motion_control(REQUEST)
     await client.submit_motion_control(REQUEST)
@@ -1002,7 +994,7 @@ async def test_fake_rejects_unknown_fault_and_spec_names(fake: FakeModelsLab) ->
 
 
 async def test_fake_serves_large_clips_with_content_length(
-    fake: FakeModelsLab, session: aiohttp.ClientSession, client: ModelsLabClient, clock: Clock
+    fake: FakeModelsLab, session: aiohttp.ClientSession, client: ModelsLabClient, clock: FakeClock
 ) -> None:
     fake.set_clip(size=5 * 1024 * 1024 + 7)
     job = await client.submit_motion_control(REQUEST)

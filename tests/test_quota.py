@@ -15,17 +15,10 @@ from services.quota import (
     Requester,
     job_cost,
 )
+from tests.clock import FakeClock
 from tests.helpers import new_job, walk_to
 
 NOW = 10 * DAY
-
-
-class Clock:
-    def __init__(self, now: float = NOW) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.mark.parametrize(
@@ -44,7 +37,7 @@ def test_job_cost(seconds: float, orientation: str, mode: str, expected: float) 
 
 
 async def test_enqueue_inserts_queued_job(db, settings) -> None:  # type: ignore[no-untyped-def]
-    quota = QuotaService(db, settings, clock=Clock())
+    quota = QuotaService(db, settings, clock=FakeClock(NOW))
     job_id = await quota.enqueue(new_job(created_at=NOW), Requester(1, 10))
     job = await JobsRepository(db).get(job_id)
     assert job is not None and job.state is JobState.QUEUED and job.cost_seconds == 5.0
@@ -52,7 +45,7 @@ async def test_enqueue_inserts_queued_job(db, settings) -> None:  # type: ignore
 
 async def test_daily_limit_refusal_says_which_and_when(db, make_settings) -> None:  # type: ignore[no-untyped-def]
     settings = make_settings(quota_daily_seconds=12, quota_max_active_jobs=10)
-    clock = Clock()
+    clock = FakeClock(NOW)
     quota = QuotaService(db, settings, clock=clock)
     who = Requester(1, 10)
     await quota.enqueue(new_job(created_at=NOW - 3600, cost_seconds=5.0), who)
@@ -70,7 +63,7 @@ async def test_daily_limit_refusal_says_which_and_when(db, make_settings) -> Non
 
 
 async def test_request_bigger_than_limit_never_frees(db, make_settings) -> None:  # type: ignore[no-untyped-def]
-    quota = QuotaService(db, make_settings(quota_daily_seconds=4), clock=Clock())
+    quota = QuotaService(db, make_settings(quota_daily_seconds=4), clock=FakeClock(NOW))
     with pytest.raises(QuotaExceeded) as info:
         await quota.enqueue(new_job(created_at=NOW, cost_seconds=5.0), Requester(1, 10))
     assert info.value.frees_at is None
@@ -79,7 +72,7 @@ async def test_request_bigger_than_limit_never_frees(db, make_settings) -> None:
 
 async def test_monthly_limit(db, make_settings) -> None:  # type: ignore[no-untyped-def]
     settings = make_settings(quota_daily_seconds=100, quota_monthly_seconds=12)
-    quota = QuotaService(db, settings, clock=Clock())
+    quota = QuotaService(db, settings, clock=FakeClock(NOW))
     jobs = JobsRepository(db)
     old = await jobs.insert(new_job(created_at=NOW - 5 * DAY, cost_seconds=10.0))
     await walk_to(jobs, old, JobState.SUCCEEDED, NOW, charged_seconds=10.0)
@@ -89,7 +82,7 @@ async def test_monthly_limit(db, make_settings) -> None:  # type: ignore[no-unty
 
 
 async def test_failed_and_cancelled_jobs_release(db, make_settings) -> None:  # type: ignore[no-untyped-def]
-    quota = QuotaService(db, make_settings(quota_daily_seconds=10), clock=Clock())
+    quota = QuotaService(db, make_settings(quota_daily_seconds=10), clock=FakeClock(NOW))
     jobs = JobsRepository(db)
     who = Requester(1, 10)
     first = await quota.enqueue(new_job(created_at=NOW, cost_seconds=5.0), who)
@@ -102,7 +95,7 @@ async def test_failed_and_cancelled_jobs_release(db, make_settings) -> None:  # 
 
 
 async def test_active_job_cap(db, make_settings) -> None:  # type: ignore[no-untyped-def]
-    quota = QuotaService(db, make_settings(quota_max_active_jobs=2), clock=Clock())
+    quota = QuotaService(db, make_settings(quota_max_active_jobs=2), clock=FakeClock(NOW))
     who = Requester(1, 10)
     for _ in range(2):
         await quota.enqueue(new_job(created_at=NOW, cost_seconds=1.0), who)
@@ -113,7 +106,7 @@ async def test_active_job_cap(db, make_settings) -> None:  # type: ignore[no-unt
 
 
 async def test_scopes_are_separate_budgets(db, make_settings) -> None:  # type: ignore[no-untyped-def]
-    quota = QuotaService(db, make_settings(quota_daily_seconds=5), clock=Clock())
+    quota = QuotaService(db, make_settings(quota_daily_seconds=5), clock=FakeClock(NOW))
     await quota.enqueue(new_job(created_at=NOW, cost_seconds=5.0), Requester(1, 10))
     await quota.enqueue(new_job(created_at=NOW, guild_id=20, cost_seconds=5.0), Requester(1, 20))
     await quota.enqueue(
@@ -127,13 +120,13 @@ async def test_scopes_are_separate_budgets(db, make_settings) -> None:  # type: 
 
 async def test_owner_is_exempt(db, make_settings) -> None:  # type: ignore[no-untyped-def]
     quota = QuotaService(
-        db, make_settings(quota_daily_seconds=0, quota_max_active_jobs=0), clock=Clock()
+        db, make_settings(quota_daily_seconds=0, quota_max_active_jobs=0), clock=FakeClock(NOW)
     )
     await quota.enqueue(new_job(created_at=NOW), Requester(1, 10, is_owner=True))
 
 
 async def test_global_cap_across_users(db, make_settings) -> None:  # type: ignore[no-untyped-def]
-    quota = QuotaService(db, make_settings(global_daily_seconds_cap=10), clock=Clock())
+    quota = QuotaService(db, make_settings(global_daily_seconds_cap=10), clock=FakeClock(NOW))
     await quota.enqueue(new_job(user_id=1, created_at=NOW, cost_seconds=5.0), Requester(1, 10))
     await quota.enqueue(new_job(user_id=2, created_at=NOW, cost_seconds=5.0), Requester(2, 10))
     with pytest.raises(QuotaExceeded) as info:
@@ -144,7 +137,7 @@ async def test_global_cap_across_users(db, make_settings) -> None:  # type: igno
 async def test_fifty_concurrent_requests_with_room_for_three(db, make_settings) -> None:  # type: ignore[no-untyped-def]
     """One user fires 50 requests at once with room for 3: exactly 3 jobs exist afterwards."""
     settings = make_settings(quota_daily_seconds=15, quota_max_active_jobs=50)
-    quota = QuotaService(db, settings, clock=Clock())
+    quota = QuotaService(db, settings, clock=FakeClock(NOW))
     who = Requester(7, 10)
 
     async def attempt() -> bool:
@@ -160,7 +153,7 @@ async def test_fifty_concurrent_requests_with_room_for_three(db, make_settings) 
 
 
 async def test_usage_report_and_reset(db, make_settings) -> None:  # type: ignore[no-untyped-def]
-    clock = Clock()
+    clock = FakeClock(NOW)
     quota = QuotaService(db, make_settings(quota_daily_seconds=30), clock=clock)
     who = Requester(1, 10)
     await quota.enqueue(new_job(created_at=NOW - 100, cost_seconds=5.0), who)

@@ -15,15 +15,11 @@ from db.stats import StatsRepository
 from domain import JobState
 from services.quota import DAY
 from services.stats import CHART_DAYS, StatsService, render_daily_chart
+from tests.clock import FakeClock
 from tests.helpers import new_job, walk_to
 
 NOW = 100 * DAY + 12 * 3600  # noon UTC on day 100
 GUILD, OTHER = 10, 20
-
-
-class Clock:
-    def __call__(self) -> float:
-        return NOW
 
 
 async def add(
@@ -64,7 +60,7 @@ async def seeded(db: Database) -> Database:
 
 
 async def test_server_stats(seeded) -> None:  # type: ignore[no-untyped-def]
-    stats = await StatsService(seeded, clock=Clock()).collect(GUILD)
+    stats = await StatsService(seeded, clock=FakeClock(NOW)).collect(GUILD)
     assert stats.by_state == {
         "succeeded": 3,
         "failed": 3,
@@ -80,7 +76,7 @@ async def test_server_stats(seeded) -> None:  # type: ignore[no-untyped-def]
 
 
 async def test_global_stats_include_every_server_and_dms(seeded) -> None:  # type: ignore[no-untyped-def]
-    stats = await StatsService(seeded, clock=Clock()).collect(None)
+    stats = await StatsService(seeded, clock=FakeClock(NOW)).collect(None)
     assert stats.by_state["succeeded"] == 4 and stats.by_state["failed"] == 4
     assert stats.seconds_today == 22
     assert stats.failures["invalid_key"] == 1
@@ -88,7 +84,7 @@ async def test_global_stats_include_every_server_and_dms(seeded) -> None:  # typ
 
 
 async def test_daily_series_has_every_day_with_zeros(seeded) -> None:  # type: ignore[no-untyped-def]
-    stats = await StatsService(seeded, clock=Clock()).collect(GUILD)
+    stats = await StatsService(seeded, clock=FakeClock(NOW)).collect(GUILD)
     assert len(stats.daily) == CHART_DAYS
     days = dict(stats.daily)
     today = date(1970, 1, 1) + timedelta(days=100)
@@ -98,14 +94,14 @@ async def test_daily_series_has_every_day_with_zeros(seeded) -> None:  # type: i
 
 
 async def test_empty_database(db) -> None:  # type: ignore[no-untyped-def]
-    stats = await StatsService(db, clock=Clock()).collect(GUILD)
+    stats = await StatsService(db, clock=FakeClock(NOW)).collect(GUILD)
     assert stats.by_state == {} and stats.failures == {}
     assert stats.seconds_today == 0 and stats.median_turnaround is None
     assert not stats.has_chart_data
 
 
 async def test_queue_state(seeded) -> None:  # type: ignore[no-untyped-def]
-    queue = await StatsService(seeded, clock=Clock()).queue_state()
+    queue = await StatsService(seeded, clock=FakeClock(NOW)).queue_state()
     assert queue.by_state == {"queued": 1, "processing": 1}
     assert queue.oldest_queued_at == NOW - 3600
 
