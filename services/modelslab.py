@@ -19,28 +19,65 @@ import io
 import json
 import logging
 import math
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
-from types import MappingProxyType
-from typing import Any, Literal
-from urllib.parse import quote, urlsplit
+from typing import Any
+from urllib.parse import quote
 
 import aiohttp
-from multidict import CIMultiDictProxy
+
+from services.modelslab_errors import (
+    EMPTY_FIELD_ERRORS,
+    InputError,
+    ModelsLabError,
+    OperatorError,
+    OperatorReason,
+    OutcomeUnknownError,
+    RateLimitedError,
+    TransientError,
+)
+from services.modelslab_replies import (
+    FAILED_STATUSES,
+    HTTP_RULES,
+    MAX_RESPONSE_BYTES,
+    Call,
+    Reply,
+    as_float,
+    error_for_unusable_body,
+    error_of_kind,
+    first_url,
+    job_id_of,
+    kind_from_message,
+    message_of,
+    parse_json_object,
+    parse_retry_after_header,
+    read_capped,
+    retry_after_of,
+    status_of,
+)
+
+__all__ = [
+    "MAX_RESPONSE_BYTES",
+    "InputError",
+    "ModelsLabClient",
+    "ModelsLabError",
+    "MotionControlRequest",
+    "OperatorError",
+    "OperatorReason",
+    "OutcomeUnknownError",
+    "ProviderJob",
+    "ProviderState",
+    "RateLimitedError",
+    "TransientError",
+    "WalletBalance",
+]
 
 log = logging.getLogger(__name__)
 
-# Responses are small JSON envelopes; anything bigger is not an answer we can use.
-MAX_RESPONSE_BYTES = 1024 * 1024
 #: The largest image ``base64_to_url`` takes (the decoded bytes, before base64).
 UPLOAD_MAX_BYTES = 5 * 1024 * 1024
 
-OperatorReason = Literal["invalid_key", "no_credits", "forbidden"]
 
-_EMPTY_FIELD_ERRORS: Mapping[str, tuple[str, ...]] = MappingProxyType({})
 _REDACTED = "[redacted]"
 _MB = 1024 * 1024
 
@@ -78,7 +115,7 @@ class ProviderJob:
     # output[0], else proxy_links[0]; None if there is no URL yet (future_links is not the result).
     output_url: str | None = None
     message: str | None = None
-    field_errors: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: _EMPTY_FIELD_ERRORS)
+    field_errors: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: EMPTY_FIELD_ERRORS)
     generation_time: float | None = None
     raw_status: str = ""
 
@@ -89,142 +126,6 @@ class WalletBalance:
 
     balance: float
     currency: str
-
-
-# --- exceptions ---------------------------------------------------------------------------------
-
-
-class ModelsLabError(Exception):
-    """Base of every error this client raises. ``message`` never contains the API key."""
-
-    def __init__(self, message: str, *, http_status: int | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.http_status = http_status
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.message!r}, http_status={self.http_status!r})"
-
-
-class TransientError(ModelsLabError):
-    """Try again later (network trouble, 5xx, an unusable answer to a call that is safe to
-    repeat). ``retry_after`` is the provider's hint in seconds, if it gave one."""
-
-    def __init__(
-        self, message: str, *, http_status: int | None = None, retry_after: float | None = None
-    ) -> None:
-        super().__init__(message, http_status=http_status)
-        self.retry_after = retry_after
-
-
-class RateLimitedError(TransientError):
-    """The account's queue at ModelsLab is full (HTTP 429 / "Rate limit exceeded"): wait, retry."""
-
-
-class InputError(ModelsLabError):
-    """ModelsLab refused the user's inputs (files, prompt). ``field_errors`` maps a field name to
-    its messages when the provider gave them."""
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        http_status: int | None = None,
-        field_errors: Mapping[str, tuple[str, ...]] = _EMPTY_FIELD_ERRORS,
-    ) -> None:
-        super().__init__(message, http_status=http_status)
-        self.field_errors = field_errors
-
-
-class OperatorError(ModelsLabError):
-    """The account cannot be used until the operator acts: ``reason`` is ``"invalid_key"``,
-    ``"no_credits"`` or ``"forbidden"``."""
-
-    def __init__(
-        self, message: str, *, reason: OperatorReason, http_status: int | None = None
-    ) -> None:
-        super().__init__(message, http_status=http_status)
-        self.reason: OperatorReason = reason
-
-    def __repr__(self) -> str:
-        return (
-            f"{type(self).__name__}({self.message!r}, reason={self.reason!r}, "
-            f"http_status={self.http_status!r})"
-        )
-
-
-class OutcomeUnknownError(ModelsLabError):
-    """Submit only: the request may have reached ModelsLab but no usable answer came back. The job
-    may exist and be billed, so it must not be resubmitted blindly."""
-
-
-# --- classification tables ----------------------------------------------------------------------
-
-_FAILED_STATUSES = frozenset({"error", "failed"})
-
-# Message patterns, checked in this order; the body's message decides before the HTTP code does.
-_MESSAGE_RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
-    (
-        "invalid_key",
-        re.compile(
-            r"invalid (?:api )?key|api key (?:is )?(?:invalid|not valid|missing|required)"
-            r"|unauthori[sz]ed|unauthenticated|authentication failed"
-        ),
-    ),
-    (
-        "no_credits",
-        re.compile(
-            r"insufficient (?:credit|balance|fund)|not enough (?:credit|balance)"
-            r"|out of credits|add more credits|no credits"
-        ),
-    ),
-    (
-        "forbidden",
-        re.compile(
-            r"premium subscription|requires a premium|subscription (?:is )?required"
-            r"|upgrade your (?:plan|subscription)"
-        ),
-    ),
-    ("rate_limited", re.compile(r"rate limit|too many requests|queued requests allowed")),
-    (
-        "transient",
-        re.compile(
-            r"temporarily unavailable|internal server error|service unavailable|bad gateway"
-            r"|gateway time-?out"
-        ),
-    ),
-)
-
-_HTTP_RULES: Mapping[int, str] = MappingProxyType(
-    {
-        401: "invalid_key",
-        402: "no_credits",
-        403: "forbidden",
-        429: "rate_limited",
-        500: "transient",
-        502: "transient",
-        503: "transient",
-        504: "transient",
-    }
-)
-
-_OPERATOR_REASONS: Mapping[str, OperatorReason] = MappingProxyType(
-    {"invalid_key": "invalid_key", "no_credits": "no_credits", "forbidden": "forbidden"}
-)
-
-
-class _Call(enum.Enum):
-    SUBMIT = "submit"
-    FETCH = "fetch"
-    HELPER = "helper"
-    UPLOAD = "upload"  # safe to repeat, but a refusal is about the caller's data
-
-
-@dataclass(frozen=True)
-class _Reply:
-    http_status: int
-    body: dict[str, Any] | None  # None when the body was not a JSON object
-    retry_after_header: float | None
 
 
 # --- the client ---------------------------------------------------------------------------------
@@ -303,18 +204,18 @@ class ModelsLabClient:
             raise ValueError("job_id must not be empty")
         # Built from the configured base, never from fetch_result, so a proxy or test base holds.
         url = f"{self._base_url}/v7/video-fusion/fetch/{quote(job_id, safe='')}"
-        reply = await self._send(url, {"key": self._api_key}, _Call.FETCH, what="fetch")
-        return self._job_from_reply(reply, _Call.FETCH, fallback_id=job_id)
+        reply = await self._send(url, {"key": self._api_key}, Call.FETCH, what="fetch")
+        return self._job_from_reply(reply, Call.FETCH, fallback_id=job_id)
 
     async def wallet_balance(self) -> WalletBalance:
         """Return the account's balance. Raises ``OperatorError`` or ``TransientError``."""
         reply = await self._send(
-            f"{self._base_url}/wallet_balance", {"key": self._api_key}, _Call.HELPER, what="wallet"
+            f"{self._base_url}/wallet_balance", {"key": self._api_key}, Call.HELPER, what="wallet"
         )
         body = self._helper_body(reply)
         data = body.get("data")
         source: Mapping[str, Any] = data if isinstance(data, dict) else body
-        balance = _as_float(source.get("balance"))
+        balance = as_float(source.get("balance"))
         if balance is None:
             raise TransientError(
                 "wallet_balance answer has no balance", http_status=reply.http_status
@@ -328,7 +229,7 @@ class ModelsLabClient:
         reply = await self._send(
             f"{self._base_url}/v6/processing/request_count",
             {"key": self._api_key},
-            _Call.HELPER,
+            Call.HELPER,
             what="request_count",
         )
         body = self._helper_body(reply)
@@ -336,7 +237,7 @@ class ModelsLabClient:
         raw = body.get("processing_count")
         if raw is None and isinstance(data, dict):
             raw = data.get("processing_count")
-        count = _as_float(raw)
+        count = as_float(raw)
         if count is None or count < 0 or not count.is_integer():
             raise TransientError(
                 "request_count answer has no processing_count", http_status=reply.http_status
@@ -365,9 +266,9 @@ class ModelsLabClient:
         # Several megabytes of base64 inside JSON: CPU work, so it is built in a thread.
         body = await asyncio.to_thread(self._upload_body, data, mime_type)
         reply = await self._send(
-            f"{self._base_url}/v6/base64_to_url", body, _Call.UPLOAD, what="base64_to_url"
+            f"{self._base_url}/v6/base64_to_url", body, Call.UPLOAD, what="base64_to_url"
         )
-        url = _first_url(self._helper_body(reply, _Call.UPLOAD).get("output"))
+        url = first_url(self._helper_body(reply, Call.UPLOAD).get("output"))
         if url is None:
             raise TransientError("base64_to_url answer has no URL", http_status=reply.http_status)
         log.info("ModelsLab base64_to_url: %d bytes of %s hosted", len(data), mime_type)
@@ -384,9 +285,9 @@ class ModelsLabClient:
         """Submit ``payload`` to ``v7/video-fusion/<task>``; key and model id are added here."""
         body = {"key": self._api_key, "model_id": self._model_id, **payload}
         reply = await self._send(
-            f"{self._base_url}/v7/video-fusion/{task}", body, _Call.SUBMIT, what=task
+            f"{self._base_url}/v7/video-fusion/{task}", body, Call.SUBMIT, what=task
         )
-        job = self._job_from_reply(reply, _Call.SUBMIT, fallback_id=None)
+        job = self._job_from_reply(reply, Call.SUBMIT, fallback_id=None)
         if job.job_id is None and job.output_url is None:
             # Accepted, perhaps billed, but nothing to follow it by.
             raise OutcomeUnknownError(
@@ -396,10 +297,10 @@ class ModelsLabClient:
         return job
 
     async def _send(
-        self, url: str, body: Mapping[str, Any] | bytes, call: _Call, *, what: str
-    ) -> _Reply:
+        self, url: str, body: Mapping[str, Any] | bytes, call: Call, *, what: str
+    ) -> Reply:
         """POST ``body`` (a JSON object, or one already encoded) and read the answer."""
-        timeout = self._submit_timeout if call is _Call.SUBMIT else self._timeout
+        timeout = self._submit_timeout if call is Call.SUBMIT else self._timeout
         content: dict[str, Any] = {"json": body}
         if isinstance(body, bytes):
             # Large bodies (an image upload) are sent from a buffer in chunks, so writing them
@@ -411,9 +312,9 @@ class ModelsLabClient:
             async with self._session.post(
                 url, timeout=timeout, raise_for_status=False, **content
             ) as resp:
-                raw = await _read_capped(resp)
+                raw = await read_capped(resp)
                 http_status = resp.status
-                retry_after_header = _parse_retry_after_header(resp.headers)
+                retry_after_header = parse_retry_after_header(resp.headers)
         except aiohttp.ClientConnectorError as exc:
             # Never connected: nothing was sent, so even a submit is safe to repeat.
             log.warning("ModelsLab %s: cannot connect (%s)", what, type(exc).__name__)
@@ -424,7 +325,7 @@ class ModelsLabClient:
         except (TimeoutError, aiohttp.ClientError) as exc:
             detail = self._redact(str(exc)) or type(exc).__name__
             log.warning("ModelsLab %s: no usable answer (%s)", what, type(exc).__name__)
-            if call is _Call.SUBMIT:
+            if call is Call.SUBMIT:
                 raise OutcomeUnknownError(
                     f"no usable answer from ModelsLab to {what} ({type(exc).__name__}: {detail})"
                 ) from exc
@@ -432,32 +333,30 @@ class ModelsLabClient:
                 f"no usable answer from ModelsLab to {what} ({type(exc).__name__}: {detail})"
             ) from exc
 
-        parsed = _parse_json_object(raw)
+        parsed = parse_json_object(raw)
         log.debug(
             "ModelsLab %s: HTTP %s, status %r",
             what,
             http_status,
-            _status_of(parsed) if parsed is not None else "<not a JSON object>",
+            status_of(parsed) if parsed is not None else "<not a JSON object>",
         )
-        return _Reply(http_status=http_status, body=parsed, retry_after_header=retry_after_header)
+        return Reply(http_status=http_status, body=parsed, retry_after_header=retry_after_header)
 
     # --- interpretation -------------------------------------------------------------------------
 
-    def _job_from_reply(
-        self, reply: _Reply, call: _Call, *, fallback_id: str | None
-    ) -> ProviderJob:
+    def _job_from_reply(self, reply: Reply, call: Call, *, fallback_id: str | None) -> ProviderJob:
         if reply.body is None:
-            raise self._error_for_unusable_body(reply, call)
+            raise error_for_unusable_body(reply, call)
         body = reply.body
-        raw_status = _status_of(body)
-        message, field_errors = self._message_of(body)
+        raw_status = status_of(body)
+        message, field_errors = message_of(body, self._redact)
         is_2xx = 200 <= reply.http_status < 300
 
         if raw_status == "success":
             state = ProviderState.SUCCESS
-        elif raw_status in _FAILED_STATUSES or not is_2xx:
+        elif raw_status in FAILED_STATUSES or not is_2xx:
             error = self._error_for_failure(
-                reply, call, message, field_errors, explicit=raw_status in _FAILED_STATUSES
+                reply, call, message, field_errors, explicit=raw_status in FAILED_STATUSES
             )
             if error is not None:
                 raise error
@@ -468,30 +367,30 @@ class ModelsLabClient:
 
         return ProviderJob(
             state=state,
-            job_id=_job_id_of(body) or fallback_id,
-            eta_seconds=_as_float(body.get("eta")),
-            output_url=_first_url(body.get("output")) or _first_url(body.get("proxy_links")),
+            job_id=job_id_of(body) or fallback_id,
+            eta_seconds=as_float(body.get("eta")),
+            output_url=first_url(body.get("output")) or first_url(body.get("proxy_links")),
             message=message,
             field_errors=field_errors,
-            generation_time=_as_float(body.get("generationTime", body.get("generation_time"))),
+            generation_time=as_float(body.get("generationTime", body.get("generation_time"))),
             raw_status=raw_status,
         )
 
-    def _helper_body(self, reply: _Reply, call: _Call = _Call.HELPER) -> dict[str, Any]:
+    def _helper_body(self, reply: Reply, call: Call = Call.HELPER) -> dict[str, Any]:
         if reply.body is None:
-            raise self._error_for_unusable_body(reply, call)
-        raw_status = _status_of(reply.body)
+            raise error_for_unusable_body(reply, call)
+        raw_status = status_of(reply.body)
         is_2xx = 200 <= reply.http_status < 300
-        if raw_status in _FAILED_STATUSES or not is_2xx:
-            message, field_errors = self._message_of(reply.body)
+        if raw_status in FAILED_STATUSES or not is_2xx:
+            message, field_errors = message_of(reply.body, self._redact)
             error = self._error_for_failure(reply, call, message, field_errors, explicit=True)
             raise error or TransientError(message or "ModelsLab call failed")
         return reply.body
 
     def _error_for_failure(
         self,
-        reply: _Reply,
-        call: _Call,
+        reply: Reply,
+        call: Call,
         message: str | None,
         field_errors: Mapping[str, tuple[str, ...]],
         *,
@@ -499,175 +398,20 @@ class ModelsLabClient:
     ) -> ModelsLabError | None:
         """The exception a failure maps to, or None when a fetch found a job that failed."""
         http = reply.http_status
-        kind = _kind_from_message(message or "", field_errors) or _HTTP_RULES.get(http)
+        kind = kind_from_message(message or "", field_errors) or HTTP_RULES.get(http)
         if kind is None and http >= 500:
             kind = "transient"
         text = message or f"ModelsLab answered HTTP {http} without a message"
         if kind is not None:
-            return self._error_of_kind(kind, text, reply)
-        if call is _Call.SUBMIT or call is _Call.UPLOAD:
+            return error_of_kind(kind, text, reply)
+        if call is Call.SUBMIT or call is Call.UPLOAD:
             if explicit or 400 <= http < 500:
                 return InputError(text, http_status=http, field_errors=field_errors)
-            if call is _Call.SUBMIT:
+            if call is Call.SUBMIT:
                 return OutcomeUnknownError(text, http_status=http)
-        if call is _Call.FETCH and explicit:
+        if call is Call.FETCH and explicit:
             return None  # the job failed at the provider: a result, not an exception
-        return TransientError(text, http_status=http, retry_after=_retry_after(reply))
-
-    def _error_for_unusable_body(self, reply: _Reply, call: _Call) -> ModelsLabError:
-        http = reply.http_status
-        text = f"ModelsLab answered HTTP {http} with a body that is not a JSON object"
-        kind = _HTTP_RULES.get(http)
-        if kind is None and http >= 500:
-            kind = "transient"
-        if kind is not None:
-            return self._error_of_kind(kind, text, reply)
-        if (call is _Call.SUBMIT or call is _Call.UPLOAD) and 400 <= http < 500:
-            return InputError(text, http_status=http)
-        if call is _Call.SUBMIT:
-            # A 2xx (or anything odd) we cannot read: the job may well exist.
-            return OutcomeUnknownError(text, http_status=http)
-        return TransientError(text, http_status=http, retry_after=_retry_after(reply))
-
-    @staticmethod
-    def _error_of_kind(kind: str, text: str, reply: _Reply) -> ModelsLabError:
-        http = reply.http_status
-        reason = _OPERATOR_REASONS.get(kind)
-        if reason is not None:
-            return OperatorError(text, reason=reason, http_status=http)
-        if kind == "rate_limited":
-            return RateLimitedError(text, http_status=http, retry_after=_retry_after(reply))
-        return TransientError(text, http_status=http, retry_after=_retry_after(reply))
-
-    def _message_of(
-        self, body: Mapping[str, Any]
-    ) -> tuple[str | None, Mapping[str, tuple[str, ...]]]:
-        """The human-readable reason and any field errors, from ``message`` or ``messege``."""
-        raw = body.get("message")
-        if raw is None or raw == "":
-            raw = body.get("messege")
-        if raw is None or raw == "":
-            return None, _EMPTY_FIELD_ERRORS
-        if isinstance(raw, dict):
-            errors: dict[str, tuple[str, ...]] = {}
-            for name, value in raw.items():
-                items = value if isinstance(value, list | tuple) else [value]
-                errors[self._redact(str(name))] = tuple(
-                    self._redact(str(item)) for item in items if item is not None
-                )
-            text = "; ".join(
-                f"{name}: {' '.join(msgs)}" if msgs else name for name, msgs in errors.items()
-            )
-            return (text or None), MappingProxyType(errors)
-        if isinstance(raw, list | tuple):
-            text = "; ".join(str(item) for item in raw if item is not None)
-            return (self._redact(text) or None), _EMPTY_FIELD_ERRORS
-        return (self._redact(str(raw)) or None), _EMPTY_FIELD_ERRORS
+        return TransientError(text, http_status=http, retry_after=retry_after_of(reply))
 
     def _redact(self, text: str) -> str:
         return text.replace(self._api_key, _REDACTED) if self._api_key in text else text
-
-
-# --- small parsers ------------------------------------------------------------------------------
-
-
-async def _read_capped(resp: aiohttp.ClientResponse) -> bytes | None:
-    """The body, or None if it is larger than ``MAX_RESPONSE_BYTES``."""
-    if resp.content_length is not None and resp.content_length > MAX_RESPONSE_BYTES:
-        return None
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in resp.content.iter_chunked(64 * 1024):
-        size += len(chunk)
-        if size > MAX_RESPONSE_BYTES:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _parse_json_object(raw: bytes | None) -> dict[str, Any] | None:
-    if not raw:
-        return None
-    try:
-        value = json.loads(raw)
-    except (ValueError, RecursionError):
-        return None
-    return value if isinstance(value, dict) else None
-
-
-def _status_of(body: Mapping[str, Any]) -> str:
-    status = body.get("status")
-    return "" if status is None else str(status).strip().lower()
-
-
-def _kind_from_message(message: str, field_errors: Mapping[str, tuple[str, ...]]) -> str | None:
-    if "key" in field_errors:
-        return "invalid_key"  # the key field itself was refused
-    lowered = message.lower()
-    for kind, pattern in _MESSAGE_RULES:
-        if pattern.search(lowered):
-            return kind
-    return None
-
-
-def _job_id_of(body: Mapping[str, Any]) -> str | None:
-    raw = body.get("id")
-    if isinstance(raw, bool):
-        raw = None
-    if isinstance(raw, int):
-        return str(raw)
-    if isinstance(raw, float) and raw.is_integer():
-        return str(int(raw))
-    if isinstance(raw, str) and raw.strip():
-        return raw.strip()
-    fetch_result = body.get("fetch_result")
-    if isinstance(fetch_result, str) and fetch_result.strip():
-        segments = [s for s in urlsplit(fetch_result.strip()).path.split("/") if s]
-        if segments:
-            return segments[-1]
-    return None
-
-
-def _first_url(value: Any) -> str | None:
-    candidates = value if isinstance(value, list | tuple) else [value]
-    for item in candidates:
-        if isinstance(item, str) and item.strip().lower().startswith(("https://", "http://")):
-            return item.strip()
-    return None
-
-
-def _as_float(value: Any) -> float | None:
-    if isinstance(value, bool) or value is None:
-        return None
-    if isinstance(value, int | float):
-        number = float(value)
-    elif isinstance(value, str):
-        try:
-            number = float(value.strip())
-        except ValueError:
-            return None
-    else:
-        return None
-    return number if math.isfinite(number) else None
-
-
-def _retry_after(reply: _Reply) -> float | None:
-    from_body = _as_float(reply.body.get("retry_after")) if reply.body is not None else None
-    value = from_body if from_body is not None else reply.retry_after_header
-    return None if value is None else max(0.0, value)
-
-
-def _parse_retry_after_header(headers: CIMultiDictProxy[str]) -> float | None:
-    raw = headers.get("Retry-After")
-    if raw is None:
-        return None
-    seconds = _as_float(raw)
-    if seconds is not None:
-        return seconds
-    try:
-        when = parsedate_to_datetime(raw)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        return None
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
