@@ -26,7 +26,8 @@ from cogs.controls_common import (
     server_id,
 )
 from cogs.scoped_limits import SERVER_SCOPE, ScopedLimits
-from services.controls import ServerView, describe_limits
+from services.control_rules import describe_limits
+from services.control_views import ServerView
 
 if TYPE_CHECKING:
     from cogs.app_bot import AppBot

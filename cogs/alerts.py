@@ -1,6 +1,6 @@
 """Delivers operator alerts to Discord: once per event, to the configured channel or DM, falling
 back to the owners' DMs and then the log. Never raises for delivery trouble: an alert about a
-problem must not become a second problem."""
+problem must not become a second problem. `alert_text` words the engine's alert facts."""
 
 from __future__ import annotations
 
@@ -9,11 +9,35 @@ import logging
 import discord
 from discord.ext import commands
 
-from services.alerts import AlertTarget
+from services.alerts import AlertTarget, DispatchPaused, OperatorAlert, SpendingReached
+from services.runner import OPERATOR_REASONS
 
 log = logging.getLogger(__name__)
 
 ALERT_COLOUR = discord.Colour.orange()
+
+
+def alert_text(alert: OperatorAlert) -> str:
+    """The words of an operator alert (a plain-words note is shown as it is)."""
+    if isinstance(alert, SpendingReached):
+        if alert.percent >= 100:
+            head = "Spending reached the global daily cap"
+            tail = "New jobs are refused until older ones leave the 24-hour window."
+        else:
+            head = f"Spending reached {alert.percent} % of the global daily cap"
+            tail = "New jobs are refused once the cap is reached."
+        return (
+            f"{head}: {alert.used:g} s of {alert.cap:g} s of video in the last 24 hours. {tail} "
+            "Change it with /animate-owner cap set."
+        )
+    if isinstance(alert, DispatchPaused):
+        why = OPERATOR_REASONS.get(alert.reason, alert.reason)
+        return (
+            f"New jobs are paused because {why}. Queued jobs wait and nobody is charged. "
+            f"The bot tries again every {alert.retry_every:g} s, or "
+            "resume it with /animate-owner resume once fixed."
+        )
+    return alert
 
 
 class AlertDispatcher:
@@ -24,8 +48,8 @@ class AlertDispatcher:
         self._bot = client
         self._configured_owners = owner_ids
 
-    async def send_alert(self, target: AlertTarget | None, message: str) -> str | None:
-        embed = discord.Embed(title="⚠️ Animate bot: operator alert", description=message)
+    async def send_alert(self, target: AlertTarget | None, alert: OperatorAlert) -> str | None:
+        embed = discord.Embed(title="⚠️ Animate bot: operator alert", description=alert_text(alert))
         embed.colour = ALERT_COLOUR
         if target is not None and await self._to_target(target, embed):
             return target.encode()

@@ -17,7 +17,7 @@ from cogs.errors import handle_error, reply_ephemeral
 from cogs.requester import is_server_admin, requester_from
 from cogs.status import receipt_text
 from domain import Job, JobState, Mode
-from services.jobs import JobActionRefused
+from services.jobs import JobAction, JobActionRefused, JobRefusal
 
 if TYPE_CHECKING:
     from cogs.app_bot import AppBot
@@ -129,7 +129,7 @@ async def _run_again(
     services = bot.services
     original = await services.jobs.get(job_id)
     if original is None:
-        raise JobActionRefused(f"Job #{job_id} does not exist.")
+        raise JobActionRefused(JobRefusal.NOT_FOUND, job_id, JobAction.RETRY)
     who = await requester_from(interaction, services.settings, bot.is_owner)
     mode = other_mode(original.mode) if switch_mode else None
     job = await services.jobs.retry(job_id, who, mode)

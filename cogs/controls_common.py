@@ -19,6 +19,7 @@ import asyncio
 import functools
 import inspect
 import io
+import re
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, Protocol, TypeVar
 
@@ -27,7 +28,14 @@ from discord import app_commands
 from discord.ext import commands
 
 from cogs import requester
-from services.controls import MAX_ACTIVE_JOBS, MAX_AUDIT_ENTRIES, MAX_SECONDS, Change, ControlError
+from cogs.refusals import refusal_text
+from services.control_rules import (
+    MAX_ACTIVE_JOBS,
+    MAX_AUDIT_ENTRIES,
+    MAX_SECONDS,
+    Change,
+    ControlError,
+)
 from services.quota import Requester, UsageReport
 from services.stats import Stats, render_daily_chart
 
@@ -126,7 +134,7 @@ class ControlsCog(commands.GroupCog):
         try:
             result = await change()
         except ControlError as exc:
-            await refuse(interaction, str(exc))
+            await refuse(interaction, refusal_text(exc))
             return
         await reply(interaction, change_embed(result))
 
@@ -194,26 +202,34 @@ def change_embed(change: Change) -> discord.Embed:
     target = mention(change.target)
     if not change.changed:
         embed = discord.Embed(title=f"{title}: no change", colour=INFO)
-        embed.description = (
-            f"{target}: already {change.new}." if target else f"Already {change.new}."
-        )
+        now = with_mentions(change.new or "-")
+        embed.description = f"{target}: already {now}." if target else f"Already {now}."
         return embed
     embed = discord.Embed(title=f"{title} updated", colour=OK)
     if target:
         embed.description = target
-    embed.add_field(name="Before", value=change.old or "-", inline=False)
-    embed.add_field(name="Now", value=change.new or "-", inline=False)
+    embed.add_field(name="Before", value=with_mentions(change.old or "-"), inline=False)
+    embed.add_field(name="Now", value=with_mentions(change.new or "-"), inline=False)
     return embed
 
 
+_MENTIONS = {"user": "<@{}>", "role": "<@&{}>", "channel": "<#{}>", "dm": "DMs to <@{}>"}
+_REFERENCE = re.compile(r"\b(" + "|".join(_MENTIONS) + r"):(\d+)\b")
+
+
 def mention(target: str | None) -> str:
-    """`user:1` -> <@1>, `role:2` -> <@&2>, `channel:3` -> <#3>; '' for server/bot-wide."""
+    """`user:1` -> <@1>, `role:2` -> <@&2>, `channel:3` -> <#3>, `dm:4` -> DMs to <@4>; '' for
+    server/bot-wide."""
     if not target or ":" not in target:
         return ""
     kind, _, ident = target.partition(":")
-    return {"user": f"<@{ident}>", "role": f"<@&{ident}>", "channel": f"<#{ident}>"}.get(
-        kind, target
-    )
+    return _MENTIONS[kind].format(ident) if kind in _MENTIONS else target
+
+
+def with_mentions(text: str) -> str:
+    """The engine's plain words with each `kind:id` reference in them shown as a mention
+    ("every channel", "channel:1, channel:2" -> "<#1>, <#2>")."""
+    return _REFERENCE.sub(lambda found: mention(found.group(0)), text)
 
 
 def usage_embed(user: discord.abc.User, report: UsageReport, jobs: list[Job]) -> discord.Embed:
@@ -266,7 +282,8 @@ def audit_embed(entries: list[AuditEntry], title: str) -> discord.Embed:
         head = f"<t:{int(e.created_at)}:R> <@{e.actor_id}> **{what}**" + (
             f" {target}" if target else ""
         )
-        lines.append(f"{head}\n{_clip(e.old_value)} → {_clip(e.new_value)}")
+        old, new = (_clip(with_mentions(value or "-")) for value in (e.old_value, e.new_value))
+        lines.append(f"{head}\n{old} → {new}")
     embed.description = _fit("\n".join(lines), 4000)
     return embed
 

@@ -1,9 +1,10 @@
 """The one app-command error handler, and ephemeral replies that work before or after a defer.
 
 Expected problems (bad input, quota refusals, refused button actions, failed downloads, a failed
-image upload to the provider) become friendly private replies, mostly with the domain exception's
-own text. Anything else is logged with its traceback under a short reference code, and the user
-sees only that code: never a traceback or a secret.
+image upload to the provider) become friendly private replies: the engine's refusals are facts
+worded by cogs/refusals.py; input and download problems carry their own sentence. Anything
+else is logged with its traceback under a short reference code, and the user sees only that code:
+never a traceback or a secret.
 """
 
 from __future__ import annotations
@@ -15,21 +16,15 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from cogs.refusals import REFUSALS, refusal_text
 from services.downloads import DownloadError
-from services.jobs import JobActionRefused
 from services.media import MediaError
 from services.modelslab import InputError, OperatorError, TransientError
-from services.quota import EnqueueRefused
 
 log = logging.getLogger(__name__)
 
 #: Exceptions whose str() is already a sentence for the user.
-EXPECTED_ERRORS: tuple[type[Exception], ...] = (
-    MediaError,
-    EnqueueRefused,
-    JobActionRefused,
-    DownloadError,
-)
+EXPECTED_ERRORS: tuple[type[Exception], ...] = (MediaError, DownloadError)
 
 # The one provider call a command makes is publishing a converted WebP (owner commands handle
 # their own). An InputError's message is about the user's image; the others become these.
@@ -72,6 +67,8 @@ async def reply_ephemeral(
 
 def user_message(error: BaseException) -> str | None:
     """The reply for an error a user can act on or should know about; None for a bug."""
+    if isinstance(error, REFUSALS):
+        return refusal_text(error)
     if isinstance(error, EXPECTED_ERRORS):
         return str(error)
     if isinstance(error, InputError):

@@ -27,10 +27,11 @@ from cogs.controls_common import (
     is_bot_owner,
     refuse,
     reply,
+    with_mentions,
 )
 from cogs.scoped_limits import DM_SCOPE, ScopedLimits
 from services.alerts import AlertTarget
-from services.controls import MAX_SECONDS
+from services.control_rules import MAX_SECONDS, target_text
 from services.modelslab import ModelsLabError, WalletBalance
 from services.runner import OPERATOR_REASONS
 
@@ -83,7 +84,7 @@ class OwnerCog(ControlsCog, group_name="animate-owner"):
         if view.cap:
             spent += f" ({view.used_today / view.cap:.0%})"
         embed.add_field(name="Daily cap", value=f"{view.cap_text}\n{spent}", inline=False)
-        target = "owners' DMs" if view.alert_target is None else view.alert_target.describe()
+        target = with_mentions(target_text(view.alert_target))
         embed.add_field(name="Alerts go to", value=target, inline=False)
         await reply(interaction, embed)
 

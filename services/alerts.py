@@ -4,6 +4,9 @@ An alert key names one event (for example `spend:80:cap600:day20412`). `first_ti
 key in bot_state, so the same event is never announced twice, even across restarts. Spending
 alerts fire at 80 % and 100 % of the current global daily cap; their key carries the cap and the
 UTC day, so a new cap or a new day is a new event.
+
+An alert is a fact (`SpendingReached`, `DispatchPaused`) whose values the Discord layer words
+(cogs/alerts.py), or a short note in plain words with no Discord markup, shown as it is.
 """
 
 from __future__ import annotations
@@ -51,8 +54,27 @@ class AlertTarget:
             return None
         return cls(kind, int(ident))
 
-    def describe(self) -> str:
-        return f"<#{self.id}>" if self.kind == "channel" else f"DMs to <@{self.id}>"
+
+@dataclass(frozen=True)
+class SpendingReached:
+    """Spending reached `percent` of the global daily cap: `used` of `cap` seconds of video in
+    the last 24 hours."""
+
+    percent: int
+    used: float
+    cap: float
+
+
+@dataclass(frozen=True)
+class DispatchPaused:
+    """The provider refused the account (`reason`: "invalid_key", "no_credits", "forbidden"):
+    new jobs wait, and one probe job goes out every `retry_every` seconds."""
+
+    reason: str
+    retry_every: float
+
+
+OperatorAlert = SpendingReached | DispatchPaused | str
 
 
 async def read_target(executor: Executor) -> AlertTarget | None:
@@ -69,7 +91,7 @@ async def write_target(executor: Executor, target: AlertTarget | None, now: floa
 class AlertSender(Protocol):
     """Puts an alert in front of the operator (cogs/alerts.py does it on Discord)."""
 
-    async def send_alert(self, target: AlertTarget | None, message: str) -> str | None:
+    async def send_alert(self, target: AlertTarget | None, alert: OperatorAlert) -> str | None:
         """Send to `target` (None: the owners' DMs). Returns where it went, or None when it
         reached nobody. Never raises for delivery trouble."""
 
@@ -90,7 +112,7 @@ class AlertService:
         self._sender = sender
         self._clock = clock
 
-    async def raise_alert(self, key: str, message: str) -> None:
+    async def raise_alert(self, key: str, alert: OperatorAlert) -> None:
         """Announce event `key` once (ever, across restarts). Trouble is logged, never raised:
         an alert about a problem must not become a second problem."""
         try:
@@ -99,12 +121,12 @@ class AlertService:
                 return
             where = None
             if self._sender is not None:
-                where = await self._sender.send_alert(await self.get_target(), message)
+                where = await self._sender.send_alert(await self.get_target(), alert)
         except Exception:
-            log.exception("operator alert %s failed: %s", key, message)
+            log.exception("operator alert %s failed: %s", key, alert)
             return
         if where is None:
-            log.error("operator alert %s reached nobody: %s", key, message)
+            log.error("operator alert %s reached nobody: %s", key, alert)
         else:
             log.info("operator alert %s sent to %s", key, where)
 
@@ -121,8 +143,8 @@ class AlertService:
         except Exception:
             log.exception("spending alert check failed")
             return
-        for key, message in alerts:
-            await self.raise_alert(key, message)
+        for key, alert in alerts:
+            await self.raise_alert(key, alert)
 
     async def first_time(self, key: str) -> bool:
         """Claim `key`: True only for the first caller ever, so an alert is sent once."""
@@ -131,8 +153,8 @@ class AlertService:
     async def already_sent(self, key: str) -> bool:
         return await PolicyRepository(self._db).get_state(SENT_PREFIX + key) is not None
 
-    async def spending_alerts(self) -> list[tuple[str, str]]:
-        """(key, message) for the spending threshold just reached and not announced yet.
+    async def spending_alerts(self) -> list[tuple[str, SpendingReached]]:
+        """(key, alert) for the spending threshold just reached and not announced yet.
 
         At most one alert is returned: the highest threshold reached. Lower thresholds it
         covers are marked as sent, so 100 % is never followed by a stale 80 % message."""
@@ -150,7 +172,7 @@ class AlertService:
             return []
         for lower in reached[:-1]:
             await self.first_time(keys[lower])
-        return [(keys[top], spending_message(top, used, cap))]
+        return [(keys[top], SpendingReached(top, used, cap))]
 
     async def get_target(self) -> AlertTarget | None:
         """Where alerts go (None: the owners' DMs)."""
@@ -165,16 +187,3 @@ class AlertService:
 def spending_key(percent: int, cap: float, now: float) -> str:
     """One event per threshold, cap value and UTC day."""
     return f"spend:{percent}:cap{cap:g}:day{int(now // DAY)}"
-
-
-def spending_message(percent: int, used: float, cap: float) -> str:
-    if percent >= 100:
-        head = "Spending reached the global daily cap"
-        tail = "New jobs are refused until older ones leave the 24-hour window."
-    else:
-        head = f"Spending reached {percent} % of the global daily cap"
-        tail = "New jobs are refused once the cap is reached."
-    return (
-        f"{head}: {used:g} s of {cap:g} s of video in the last 24 hours. {tail} "
-        "Change it with /animate-owner cap set."
-    )

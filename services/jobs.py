@@ -7,6 +7,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
+from enum import StrEnum
 
 from db.connection import Database
 from db.jobs import JobsRepository
@@ -22,8 +23,43 @@ log = logging.getLogger(__name__)
 INPUT_URL_LIFETIME_SECONDS = 20 * 3600
 
 
+class JobAction(StrEnum):
+    """What a user tried to do with a job."""
+
+    CANCEL = "cancel"
+    RETRY = "retry"
+
+
+class JobRefusal(StrEnum):
+    """Why a cancel or retry cannot be done."""
+
+    NOT_FOUND = "not_found"
+    NOT_OWNER = "not_owner"  # only the job's owner (or, to cancel, an admin) may
+    ALREADY_ENDED = "already_ended"  # cancel: the job has ended (`state` says how)
+    BEING_POSTED = "being_posted"  # cancel: the clip is being delivered now
+    MOVED_ON = "moved_on"  # cancel: the job changed state during the request
+    NOT_ENDED = "not_ended"  # retry: the job is still running (`state` says where)
+    FILES_PURGED = "files_purged"  # retry: the inputs are no longer kept
+    UPLOADS_EXPIRED = "uploads_expired"  # retry: the input links have expired
+
+
 class JobActionRefused(Exception):
-    """A cancel or retry that cannot be done; str() is the user-facing reason."""
+    """A cancel or retry that cannot be done. The facts are attributes; the Discord layer words
+    them (cogs/refusals.py). str() is a short note for the log."""
+
+    def __init__(
+        self,
+        reason: JobRefusal,
+        job_id: int,
+        action: JobAction,
+        state: JobState | None = None,
+    ) -> None:
+        note = f"{action.value} job {job_id}: {reason.value}"
+        super().__init__(note if state is None else f"{note} ({state.value})")
+        self.reason = reason
+        self.job_id = job_id
+        self.action = action
+        self.state = state
 
 
 @dataclass(frozen=True)
@@ -129,29 +165,27 @@ class JobService:
 
     async def cancel(self, job_id: int, actor_id: int, actor_is_admin: bool) -> Job:
         """Cancel for its owner or an admin; refunds the reservation. Returns the updated job."""
-        job = await self._require(job_id, actor_id, actor_is_admin, "cancel")
+        cancel = JobAction.CANCEL
+        job = await self._require(job_id, actor_id, actor_is_admin, cancel)
         if job.state.is_terminal:
-            raise JobActionRefused(f"Job #{job_id} has already {job.state.value}.")
+            raise JobActionRefused(JobRefusal.ALREADY_ENDED, job_id, cancel, job.state)
         if job.state is JobState.DELIVERING:
-            raise JobActionRefused(f"Job #{job_id} is finished and being posted now.")
+            raise JobActionRefused(JobRefusal.BEING_POSTED, job_id, cancel, job.state)
         if not await self._cancel_in_runner(job_id):
-            raise JobActionRefused(f"Job #{job_id} changed state just now; look again.")
+            raise JobActionRefused(JobRefusal.MOVED_ON, job_id, cancel)
         return await self._must_get(job_id)
 
     async def retry(self, job_id: int, who: Requester, mode: Mode | None = None) -> Job:
         """Queue the same inputs again as a new job with a new reservation (in `mode` if given).
         Only the job's owner may: it spends their quota."""
-        job = await self._require(job_id, who.user_id, False, "re-run")
+        retry = JobAction.RETRY
+        job = await self._require(job_id, who.user_id, False, retry)
         if not job.state.is_terminal:
-            raise JobActionRefused(f"Job #{job_id} is still {job.state.value}.")
+            raise JobActionRefused(JobRefusal.NOT_ENDED, job_id, retry, job.state)
         if job.media_purged_at is not None:
-            raise JobActionRefused(
-                f"The files of job #{job_id} are no longer kept. Run /animate again."
-            )
+            raise JobActionRefused(JobRefusal.FILES_PURGED, job_id, retry)
         if self._clock() - job.created_at > INPUT_URL_LIFETIME_SECONDS:
-            raise JobActionRefused(
-                f"The uploads of job #{job_id} have expired on Discord. Run /animate again."
-            )
+            raise JobActionRefused(JobRefusal.UPLOADS_EXPIRED, job_id, retry)
         new_mode = mode or job.mode
         original = NewJob(**{f: getattr(job, f) for f in NewJob.__dataclass_fields__})
         new = replace(
@@ -164,10 +198,12 @@ class JobService:
         )
         return await self._queue(new, replace(who, guild_id=job.guild_id))
 
-    async def _require(self, job_id: int, actor_id: int, actor_is_admin: bool, verb: str) -> Job:
+    async def _require(
+        self, job_id: int, actor_id: int, actor_is_admin: bool, action: JobAction
+    ) -> Job:
         job = await self.get(job_id)
         if job is None:
-            raise JobActionRefused(f"Job #{job_id} does not exist.")
+            raise JobActionRefused(JobRefusal.NOT_FOUND, job_id, action)
         if job.user_id != actor_id and not actor_is_admin:
-            raise JobActionRefused(f"Only the person who started job #{job_id} can {verb} it.")
+            raise JobActionRefused(JobRefusal.NOT_OWNER, job_id, action)
         return job

@@ -13,6 +13,7 @@ import math
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from enum import StrEnum
 
 from db.connection import Database, Executor
 from db.jobs import JobsRepository
@@ -64,65 +65,74 @@ class Limits:
 
 
 class EnqueueRefused(Exception):
-    """The request is refused by policy; str() is the user-facing explanation."""
+    """The request is refused by policy. The facts are attributes; the Discord layer words
+    them (cogs/refusals.py). str() is a short note for the log."""
 
     code = "refused"
 
 
 class Blocked(EnqueueRefused):
+    """The requester is blocked in this scope; `reason` is the admin's, if they gave one."""
+
     code = "blocked"
+
+    def __init__(self, reason: str | None) -> None:
+        super().__init__(f"blocked: {reason}" if reason else "blocked")
+        self.reason = reason
+
+
+class PausedBy(StrEnum):
+    """Who paused new jobs."""
+
+    OPERATOR = "operator"  # bot-wide, by the bot's operator
+    SERVER = "server"  # in one server, by its admins
 
 
 class Paused(EnqueueRefused):
     code = "paused"
 
+    def __init__(self, by: PausedBy) -> None:
+        super().__init__(f"paused by the {by.value}")
+        self.by = by
+
 
 class ChannelNotAllowed(EnqueueRefused):
+    """The server allows new jobs only in `channel_ids`."""
+
     code = "channel"
 
-    def __init__(self, message: str, channel_ids: list[int]) -> None:
-        super().__init__(message)
+    def __init__(self, channel_ids: list[int]) -> None:
+        super().__init__(f"not an allowed channel (allowed: {channel_ids})")
         self.channel_ids = channel_ids
 
 
+class QuotaLimit(StrEnum):
+    """Which limit a request would pass."""
+
+    DAILY = "daily"  # the user's rolling 24 hours
+    MONTHLY = "monthly"  # the user's rolling 30 days
+    ACTIVE = "active"  # the user's jobs in progress at once
+    GLOBAL = "global"  # the operator's bot-wide daily cap
+
+
 class QuotaExceeded(EnqueueRefused):
-    """A limit would be passed. `frees_at` is when enough frees up (None: not by waiting)."""
+    """A limit would be passed: `used` of `allowed` (seconds of video, or jobs for ACTIVE), the
+    request `needed` more. `frees_at` is when enough frees up, in epoch seconds (None: not by
+    waiting)."""
 
     code = "quota"
 
     def __init__(
-        self, limit: str, used: float, allowed: float, needed: float, frees_at: float | None
+        self, limit: QuotaLimit, used: float, allowed: float, needed: float, frees_at: float | None
     ) -> None:
         self.limit = limit
         self.used = used
         self.allowed = allowed
         self.needed = needed
         self.frees_at = frees_at
-        super().__init__(self._describe())
-
-    def _describe(self) -> str:
-        names = {
-            "daily": "daily limit",
-            "monthly": "30-day limit",
-            "active": "limit on jobs in progress",
-            "global": "bot-wide daily budget",
-        }
-        name = names.get(self.limit, self.limit)
-        if self.limit == "active":
-            text = f"You already have {int(self.used)} job(s) in progress; the {name} is "
-            text += f"{int(self.allowed)}. Wait for one to finish."
-        elif self.limit == "global":
-            text = "The bot has used today's generation budget set by its operator."
-        else:
-            text = (
-                f"This needs {_fmt(self.needed)} of video but you have used {_fmt(self.used)} of "
-                f"your {_fmt(self.allowed)} {name}."
-            )
-        if self.frees_at is not None:
-            text += f" Enough frees up <t:{int(math.ceil(self.frees_at))}:R>."
-        elif self.limit != "active":
-            text += " This request is larger than the limit allows."
-        return text
+        super().__init__(
+            f"{limit} limit: used {used:g} of {allowed:g}, needs {needed:g}, frees at {frees_at}"
+        )
 
 
 @dataclass(frozen=True)
@@ -134,10 +144,6 @@ class UsageReport:
     next_free_at: float | None  # when the oldest counted usage leaves the daily window
     global_cap: float | None = None
     global_used_today: float = 0.0
-
-
-def _fmt(seconds: float) -> str:
-    return f"{seconds:g} s"
 
 
 def _most_generous(values: Iterable[int | None]) -> int | None:
@@ -221,17 +227,13 @@ class QuotaService:
 
     async def enqueue(self, job: NewJob, who: Requester) -> int:
         """Check every limit and insert the job as queued, in one BEGIN IMMEDIATE transaction.
-        Raises an EnqueueRefused subclass with a user-facing reason; nothing is written then."""
+        Raises an EnqueueRefused subclass carrying the reason; nothing is written then."""
         now = self._clock()
         async with self._db.transaction() as tx:
             await self._check_open(tx, who)
             limits = await resolve_limits(tx, self._settings, who)
             if limits.blocked:
-                reason = f" Reason: {limits.block_reason}" if limits.block_reason else ""
-                raise Blocked(
-                    "You are not allowed to use /animate here. Ask a server admin if you think "
-                    f"this is a mistake.{reason}"
-                )
+                raise Blocked(limits.block_reason)
             quotas = QuotaRepository(tx)
             await self._check_user(quotas, who, limits, job.cost_seconds, now)
             await self._check_global(tx, quotas, job.cost_seconds, now)
@@ -240,16 +242,15 @@ class QuotaService:
     async def _check_open(self, tx: Executor, who: Requester) -> None:
         policy = PolicyRepository(tx)
         if await policy.get_state(STATE_GLOBAL_PAUSED) == "1" and not who.is_owner:
-            raise Paused("New animations are paused by the bot's operator. Try again later.")
+            raise Paused(PausedBy.OPERATOR)
         if who.guild_id is None:
             return
         guild = await policy.guild_settings(who.guild_id)
         if guild is not None and guild.paused:
-            raise Paused("This server's admins have paused new animations. Try again later.")
+            raise Paused(PausedBy.SERVER)
         channels = await policy.allowed_channels(who.guild_id)
         if channels and who.channel_id not in channels:
-            listed = ", ".join(f"<#{c}>" for c in channels)
-            raise ChannelNotAllowed(f"/animate can't be used here. Use it in {listed}.", channels)
+            raise ChannelNotAllowed(channels)
 
     async def _check_user(
         self, quotas: QuotaRepository, who: Requester, limits: Limits, cost: float, now: float
@@ -257,10 +258,10 @@ class QuotaService:
         if limits.max_active_jobs is not None:
             active = await quotas.user_active_count(who.user_id, who.guild_id)
             if active >= limits.max_active_jobs:
-                raise QuotaExceeded("active", active, limits.max_active_jobs, 1, None)
+                raise QuotaExceeded(QuotaLimit.ACTIVE, active, limits.max_active_jobs, 1, None)
         for name, window, allowed in (
-            ("daily", DAY, limits.daily_seconds),
-            ("monthly", MONTH, limits.monthly_seconds),
+            (QuotaLimit.DAILY, DAY, limits.daily_seconds),
+            (QuotaLimit.MONTHLY, MONTH, limits.monthly_seconds),
         ):
             if allowed is None:
                 continue
@@ -282,7 +283,7 @@ class QuotaService:
         used = sum(s for _, s in entries)
         if used + cost > cap + 1e-9:
             frees = None if cost > cap else _frees_at(entries, DAY, used + cost - cap)
-            raise QuotaExceeded("global", used, cap, cost, frees)
+            raise QuotaExceeded(QuotaLimit.GLOBAL, used, cap, cost, frees)
 
     async def usage(self, who: Requester) -> UsageReport:
         """The requester's limits and usage in this scope, for /quota."""

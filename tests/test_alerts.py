@@ -14,7 +14,7 @@ import discord
 import pytest
 from discord.ext import commands
 
-from cogs.alerts import AlertDispatcher
+from cogs.alerts import AlertDispatcher, alert_text
 from db.connection import Database
 from services.alerts import AlertService, AlertTarget
 from services.controls import ControlService
@@ -68,15 +68,19 @@ async def test_no_spending_alert_below_80_percent(db, alert_settings, alerts, cl
 
 async def test_80_then_100_percent_each_once(db, alert_settings, alerts, clock) -> None:  # type: ignore[no-untyped-def]
     await spend(db, alert_settings, clock, 80, user=1)
-    [(key, message)] = await alerts.spending_alerts()
+    [(key, alert)] = await alerts.spending_alerts()
     assert key.startswith("spend:80:cap100:")
+    assert (alert.percent, alert.used, alert.cap) == (80, 80, 100)
+    message = alert_text(alert)
     assert "80 %" in message and "80 s of 100 s" in message
+    assert "Change it with /animate-owner cap set." in message
     # Until it is sent, the same alert is offered again; once sent, never.
-    assert await alerts.spending_alerts() == [(key, message)]
+    assert await alerts.spending_alerts() == [(key, alert)]
     assert await alerts.first_time(key)
     assert await alerts.spending_alerts() == []
     await spend(db, alert_settings, clock, 20, user=2)
-    [(key100, message100)] = await alerts.spending_alerts()
+    [(key100, alert100)] = await alerts.spending_alerts()
+    message100 = alert_text(alert100)
     assert key100.startswith("spend:100:cap100:") and "reached the global daily cap" in message100
     assert await alerts.first_time(key100)
     assert await alerts.spending_alerts() == []

@@ -18,10 +18,11 @@ from cogs.errors import (
     setup,
     teardown,
 )
+from domain import JobState
 from services.downloads import HostNotAllowedError
-from services.jobs import JobActionRefused
+from services.jobs import JobAction, JobActionRefused, JobRefusal
 from services.media import MediaLimitError
-from services.quota import QuotaExceeded
+from services.quota import QuotaExceeded, QuotaLimit
 from tests.fakes.discord_fakes import (
     FakeDiscord,
     forbidden,
@@ -71,21 +72,33 @@ async def test_reply_raises_other_http_errors(world: FakeDiscord) -> None:
 
 
 @pytest.mark.parametrize(
-    "error",
+    ("error", "text"),
     [
-        MediaLimitError("Your video is 2.0 s long; it must be at least 3 s.", "video"),
-        QuotaExceeded("daily", 58, 60, 5, 2_000_000_000),
-        JobActionRefused("Job #3 has already succeeded."),
-        HostNotAllowedError("evil.example"),
+        (
+            MediaLimitError("Your video is 2.0 s long; it must be at least 3 s.", "video"),
+            "Your video is 2.0 s long; it must be at least 3 s.",
+        ),
+        (
+            QuotaExceeded(QuotaLimit.DAILY, 58, 60, 5, 2_000_000_000),
+            "This needs 5 s of video but you have used 58 s of your 60 s daily limit. "
+            "Enough frees up <t:2000000000:R>.",
+        ),
+        (
+            JobActionRefused(JobRefusal.ALREADY_ENDED, 3, JobAction.CANCEL, JobState.SUCCEEDED),
+            "Job #3 has already succeeded.",
+        ),
+        (HostNotAllowedError("evil.example"), str(HostNotAllowedError("evil.example"))),
     ],
 )
-async def test_expected_errors_become_their_own_text(world: FakeDiscord, error: Exception) -> None:
+async def test_expected_errors_become_their_text(
+    world: FakeDiscord, error: Exception, text: str
+) -> None:
     interaction = make_interaction(world)
     command = Mock(spec=app_commands.Command)
     command.name = "animate"
     wrapped = app_commands.CommandInvokeError(command, error)
     await on_app_command_error(interaction, wrapped)
-    assert last(world) == str(error)
+    assert last(world) == text
 
 
 @pytest.mark.parametrize(

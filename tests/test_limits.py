@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from cogs.refusals import refusal_text
 from db.connection import Database
 from db.quotas import QuotaRepository
 from services.controls import ControlService
@@ -123,8 +124,9 @@ async def test_blocked_user_gets_a_clear_refusal(db, limits_settings, controls) 
     await controls.block_user(GUILD, ADMIN, USER, "posting NSFW")
     with pytest.raises(Blocked) as info:
         await quota.enqueue(new_job(created_at=NOW), Requester(USER, GUILD))
-    assert "not allowed to use /animate here" in str(info.value)
-    assert "posting NSFW" in str(info.value)
+    assert info.value.reason == "posting NSFW"
+    assert "not allowed to use /animate here" in refusal_text(info.value)
+    assert "posting NSFW" in refusal_text(info.value)
     await controls.unblock_user(GUILD, ADMIN, USER)
     await quota.enqueue(new_job(created_at=NOW), Requester(USER, GUILD))
 

@@ -5,12 +5,14 @@ import re
 
 import pytest
 
+from cogs.refusals import refusal_text
 from db.jobs import JobsRepository
 from db.quotas import QuotaRepository
 from domain import JobState
 from services.quota import (
     DAY,
     QuotaExceeded,
+    QuotaLimit,
     QuotaService,
     Requester,
     job_cost,
@@ -53,11 +55,11 @@ async def test_daily_limit_refusal_says_which_and_when(db, make_settings) -> Non
     with pytest.raises(QuotaExceeded) as info:
         await quota.enqueue(new_job(created_at=NOW, cost_seconds=5.0), who)
     refusal = info.value
-    assert refusal.limit == "daily"
+    assert refusal.limit is QuotaLimit.DAILY
     assert refusal.used == 10.0 and refusal.allowed == 12.0
     # The first job's 5 s leave the 24 h window an hour before now + 24 h.
     assert refusal.frees_at == pytest.approx(NOW - 3600 + DAY)
-    text = str(refusal)
+    text = refusal_text(refusal)
     assert "daily limit" in text and "10 s" in text and "12 s" in text
     assert re.search(r"<t:\d+:R>", text)
 
@@ -67,7 +69,7 @@ async def test_request_bigger_than_limit_never_frees(db, make_settings) -> None:
     with pytest.raises(QuotaExceeded) as info:
         await quota.enqueue(new_job(created_at=NOW, cost_seconds=5.0), Requester(1, 10))
     assert info.value.frees_at is None
-    assert "larger than the limit" in str(info.value)
+    assert "larger than the limit" in refusal_text(info.value)
 
 
 async def test_monthly_limit(db, make_settings) -> None:  # type: ignore[no-untyped-def]
@@ -101,8 +103,8 @@ async def test_active_job_cap(db, make_settings) -> None:  # type: ignore[no-unt
         await quota.enqueue(new_job(created_at=NOW, cost_seconds=1.0), who)
     with pytest.raises(QuotaExceeded) as info:
         await quota.enqueue(new_job(created_at=NOW, cost_seconds=1.0), who)
-    assert info.value.limit == "active"
-    assert "2 job(s) in progress" in str(info.value)
+    assert info.value.limit is QuotaLimit.ACTIVE
+    assert "2 job(s) in progress" in refusal_text(info.value)
 
 
 async def test_scopes_are_separate_budgets(db, make_settings) -> None:  # type: ignore[no-untyped-def]

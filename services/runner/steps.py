@@ -12,7 +12,7 @@ from pathlib import Path
 import aiohttp
 
 from domain import DeliveryRoute, FailureCode, Job
-from services.alerts import AlertService
+from services.alerts import AlertService, DispatchPaused
 from services.downloads import DownloadError, DownloadFailedError, HostAllowlist, download_to_file
 from services.modelslab import (
     InputError,
@@ -142,9 +142,7 @@ class JobSteps:
         log.error("dispatching paused: %s", text)
         await self._alerts.raise_alert(
             f"provider:{reason}:{int(self._clock())}",
-            f"New jobs are paused because {text}. Queued jobs wait and nobody is charged. "
-            f"The bot tries again every {self._settings.operator_pause_seconds:g} s, or "
-            "resume it with /animate-owner resume once fixed.",
+            DispatchPaused(reason, self._settings.operator_pause_seconds),
         )
 
     # --- poll -----------------------------------------------------------------------------------

@@ -6,8 +6,9 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
+from cogs.alerts import alert_text
 from domain import DeliveryRoute, FailureCode, Job
-from services.alerts import AlertTarget
+from services.alerts import AlertTarget, OperatorAlert
 from services.notifier import Clip, DeliveryReceipt
 
 
@@ -52,10 +53,11 @@ class RecordingNotifier:
         self._record("failed", job, code, detail, charged)
         self.finished.set()
 
-    async def send_alert(self, target: AlertTarget | None, message: str) -> str | None:
-        """The engine's alert sender too: (where, message) for every alert that went out."""
+    async def send_alert(self, target: AlertTarget | None, alert: OperatorAlert) -> str | None:
+        """The engine's alert sender too: (where, words) for every alert that went out, worded
+        as the Discord layer words them."""
         where = "owners" if target is None else target.encode()
-        self.alerts.append((where, message))
+        self.alerts.append((where, alert_text(alert)))
         return where
 
     def alerts_about(self, words: str) -> list[str]:
