@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 
 from db.connection import Database
 from db.jobs import JobsRepository
-from domain import Job, JobState, Mode, NewJob, Orientation
+from domain import HostedFile, Job, JobState, Mode, NewJob, Orientation
 from services.media import ImageInfo, VideoInfo
 from services.notifier import Notifier
 from services.quota import QuotaService, Requester, job_cost
@@ -39,6 +39,10 @@ class JobInputs:
     orientation: Orientation
     mode: Mode
     prompt: str
+    # Inputs kept in Discord messages (fresh links at submit time) and the library motion used.
+    image_source: HostedFile | None = None
+    video_source: HostedFile | None = None
+    motion_id: int | None = None
 
 
 class JobService:
@@ -97,6 +101,9 @@ class JobService:
             ),
             created_at=self._clock(),
             retry_of=retry_of,
+            motion_id=inputs.motion_id,
+            **_source_columns("image", inputs.image_source),
+            **_source_columns("video", inputs.video_source),
         )
         return await self._queue(new, who)
 
@@ -144,11 +151,13 @@ class JobService:
         job = await self._require(job_id, who.user_id, False, "re-run")
         if not job.state.is_terminal:
             raise JobActionRefused(f"Job #{job_id} is still {job.state.value}.")
-        if job.media_purged_at is not None:
+        if job.inputs_refreshable:
+            pass  # both inputs live in Discord messages: fresh links come at submit time
+        elif job.media_purged_at is not None:
             raise JobActionRefused(
                 f"The files of job #{job_id} are no longer kept. Run /animate again."
             )
-        if self._clock() - job.created_at > INPUT_URL_LIFETIME_SECONDS:
+        elif self._clock() - job.created_at > INPUT_URL_LIFETIME_SECONDS:
             raise JobActionRefused(
                 f"The uploads of job #{job_id} have expired on Discord. Run /animate again."
             )
@@ -171,3 +180,12 @@ class JobService:
         if job.user_id != actor_id and not actor_is_admin:
             raise JobActionRefused(f"Only the person who started job #{job_id} can {verb} it.")
         return job
+
+
+def _source_columns(prefix: str, source: HostedFile | None) -> dict[str, int | None]:
+    """The job row's columns for an input kept in a Discord message."""
+    return {
+        f"{prefix}_channel_id": None if source is None else source.channel_id,
+        f"{prefix}_message_id": None if source is None else source.message_id,
+        f"{prefix}_attachment_id": None if source is None else source.attachment_id,
+    }
