@@ -328,9 +328,11 @@ class FakeDiscord:
             return self.message(channel_id, sent.message_id)
 
         channel.send = AsyncMock(side_effect=send)
-        channel.fetch_message = AsyncMock(
-            side_effect=lambda message_id: self._fetch(channel_id, message_id)
-        )
+
+        async def fetch_message(message_id: int) -> Mock:
+            return await self._fetch(channel_id, message_id)
+
+        channel.fetch_message = AsyncMock(side_effect=fetch_message)
         channel.get_partial_message = Mock(
             side_effect=lambda message_id: self._partial_message(channel_id, message_id)
         )
@@ -722,11 +724,11 @@ class Harness:
             prompt=prompt,
         )
 
-    async def motion(self, name: str, interaction: Mock, **options: Any) -> None:
-        """Invoke `/motion <name>` (add, remove, list) as the command tree does."""
+    async def motion(self, subcommand: str, interaction: Mock, /, **options: Any) -> None:
+        """Invoke `/motion <subcommand>` (add, remove, list) as the command tree does."""
         group = self.motion_cog.app_command
         assert group is not None
-        command = group.get_command(name)
+        command = group.get_command(subcommand)
         assert isinstance(command, app_commands.Command)
         await invoke(command, interaction, **options)
 
