@@ -170,6 +170,7 @@ class FakeDiscord:
         self._hosted: dict[tuple[int, int], list[tuple[int, str, str, int]]] = {}
         self._deleted_messages: set[tuple[int, int]] = set()
         self._deleted_channels: set[int] = set()
+        self._fetch_errors: dict[int, deque[BaseException]] = defaultdict(deque)
 
     def next_id(self) -> int:
         return next(self._ids)
@@ -184,6 +185,10 @@ class FakeDiscord:
 
     def fail_dms(self, user_id: int, error: BaseException) -> None:
         self.fail_sends(self.dm_channel_id(user_id), error, always=True)
+
+    def fail_fetches(self, channel_id: int, *errors: BaseException) -> None:
+        """The next message fetches in the channel raise these (in order)."""
+        self._fetch_errors[channel_id].extend(errors)
 
     def fail_edits(self, message_id: int, *errors: BaseException) -> None:
         self._edit_errors[message_id].extend(errors)
@@ -259,6 +264,7 @@ class FakeDiscord:
     async def _fetch(self, channel_id: int, message_id: int) -> Mock:
         self.calls.append(f"fetch:{message_id}")
         await self._pause()
+        self._take_error(self._fetch_errors[channel_id], None)
         if channel_id in self._deleted_channels:
             raise not_found(10003)
         if (channel_id, message_id) in self._deleted_messages:
