@@ -88,7 +88,7 @@ class AnimateMenu:
         if video is None and not motions:
             await interaction.response.send_message(NOTHING_TO_MOVE, ephemeral=True)
             return
-        picker = Picker(self, interaction.user.id, message, image, video, motions)
+        picker = Picker(self, interaction, message, image, video, motions)
         await interaction.response.send_message(picker.summary(), view=picker, ephemeral=True)
 
     async def request_for(self, picker: Picker) -> AnimateRequest:
@@ -130,7 +130,7 @@ class Picker(discord.ui.View):
     def __init__(
         self,
         menu: AnimateMenu,
-        owner_id: int,
+        origin: discord.Interaction,
         message: discord.Message,
         image: discord.Attachment,
         video: discord.Attachment | None,
@@ -138,7 +138,8 @@ class Picker(discord.ui.View):
     ) -> None:
         super().__init__(timeout=PICKER_TIMEOUT_SECONDS)
         self.menu = menu
-        self.owner_id = owner_id
+        self.origin = origin  # the menu's interaction: the picker is its (ephemeral) reply
+        self.owner_id = origin.user.id
         self.message = message
         self.image = image
         self.video = video
@@ -185,6 +186,15 @@ class Picker(discord.ui.View):
     async def _show(self, interaction: discord.Interaction) -> None:
         self._mark_defaults()
         await interaction.response.edit_message(content=self.summary(), view=self)
+
+    async def on_timeout(self) -> None:
+        """Take the dead components away (the reply can be edited for 15 minutes)."""
+        try:
+            await self.origin.edit_original_response(
+                content="This picker timed out; use **Animate** again.", view=None
+            )
+        except discord.HTTPException as exc:
+            log.info("could not close a timed-out picker (code %d)", exc.code)
 
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
         if interaction.user.id == self.owner_id:

@@ -185,7 +185,9 @@ class MotionCog(commands.GroupCog, group_name="motion"):
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
         library = await self.motions.library(interaction.guild_id)
-        motions = library.own if interaction.guild_id is not None else library.bot_wide
+        everywhere = interaction.namespace.everywhere is True
+        own = interaction.guild_id is not None and not everywhere
+        motions = library.own if own else library.bot_wide
         typed = current.casefold()
         return [
             app_commands.Choice(name=m.name, value=m.name)

@@ -340,3 +340,20 @@ async def test_a_vanished_picture_fails_the_job(
     assert (done.failure_code, done.failure_reason) == (FailureCode.INPUT_GONE, "image")
     assert done.charged_seconds == 0 and fake.submits() == []
     assert (await motion_named(h, "Wave")).available  # the motion is not to blame
+
+
+async def test_the_picker_is_its_owners_and_closes_when_it_times_out(
+    harness: Harness, media: dict[str, Path]
+) -> None:
+    h = harness
+    message = h.world.member_message(CHANNEL, [media["image"], media["dance"]])
+    picker = (await open_menu(h, message)).view
+    assert isinstance(picker, Picker)
+    assert not await picker.interaction_check(h.interaction(USER + 1, command=None))
+    assert h.world.followups()[-1].content == "This picker is someone else's."
+    assert await picker.interaction_check(h.interaction(USER, command=None))
+    await picker.cancel(h.interaction(USER, command=None))
+    assert picker.is_finished() and await h.services.jobs.recent(USER) == []
+    await picker.on_timeout()
+    closed = [s for s in h.world.sent if s.where == "original-edit"][-1]
+    assert "timed out" in (closed.content or "") and closed.view is None
