@@ -26,6 +26,10 @@ class PostRefused(Exception):
     """The bot may not post in that channel (or the channel is gone)."""
 
 
+class PostTooLarge(Exception):
+    """Discord refused the file's size (413 / 40005)."""
+
+
 class MessageLinks:
     """Implements services.links.LinkRefresher with the Discord client."""
 
@@ -63,6 +67,10 @@ class MessageLinks:
         except (discord.Forbidden, discord.NotFound) as exc:
             log.info("posting a kept file in channel %d refused (code %d)", channel_id, exc.code)
             raise PostRefused from exc
+        except discord.HTTPException as exc:
+            if exc.status == 413 or exc.code == 40005:
+                raise PostTooLarge from exc
+            raise
         if not message.attachments:  # Discord always returns the attachment it stored
             raise RuntimeError(f"message {message.id} came back without its attachment")
         return HostedFile(message.channel.id, message.id, message.attachments[0].id)

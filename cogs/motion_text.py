@@ -102,6 +102,14 @@ def announcement(motion_name: str, seconds: float, user_id: int, description: st
     )
 
 
+def too_big_to_keep(size: int, limit: int) -> str:
+    mb = 1024 * 1024
+    return (
+        f"Your video is {size / mb:.1f} MB, but I can post files of at most {limit / mb:g} MB "
+        "here, and a motion's clip is kept as a message I post. Compress or trim it."
+    )
+
+
 def added_text(motion: Motion, jump_url: str) -> str:
     where = "every server and DMs" if motion.guild_id is None else "this server"
     return (

@@ -23,11 +23,11 @@ from discord.ext import commands
 from cogs.animate import download_input, too_large
 from cogs.controls_common import guarded, is_bot_owner, refuse
 from cogs.errors import reply_ephemeral
-from cogs.message_host import MessageLinks, PostRefused
-from cogs.motion_text import added_text, announcement, list_embed, removed_text
+from cogs.message_host import MessageLinks, PostRefused, PostTooLarge
+from cogs.motion_text import added_text, announcement, list_embed, removed_text, too_big_to_keep
 from cogs.requester import role_ids_of
 from cogs.status import jump_url
-from services.media import VIDEO_MAX_BYTES, probe_video, validate_video
+from services.media import VIDEO_MAX_BYTES, MediaLimitError, probe_video, validate_video
 from services.motions import DESCRIPTION_MAX_CHARS, NAME_MAX_CHARS, MotionError, MotionService
 
 if TYPE_CHECKING:
@@ -125,6 +125,10 @@ class MotionCog(commands.GroupCog, group_name="motion"):
         clean = await self.motions.check_new(library, name)
         if video.size > VIDEO_MAX_BYTES:
             raise too_large("video", video.size, VIDEO_MAX_BYTES)
+        # The clip is kept as a file the bot posts: it must fit this place's upload limit.
+        limit = _upload_limit(interaction)
+        if video.size > limit:
+            raise MediaLimitError(too_big_to_keep(video.size, limit), "video")
         services = self.bot.services
         folder = services.settings.media_dir / f"motion-{interaction.id}"
         try:
@@ -145,6 +149,8 @@ class MotionCog(commands.GroupCog, group_name="motion"):
             except PostRefused:
                 await reply_ephemeral(interaction, CANNOT_POST)
                 return
+            except PostTooLarge:
+                raise MediaLimitError(too_big_to_keep(info.size_bytes, limit), "video") from None
         finally:
             shutil.rmtree(folder, ignore_errors=True)
         try:
@@ -204,6 +210,13 @@ class MotionCog(commands.GroupCog, group_name="motion"):
         curator = interaction.guild_id is not None and await self.is_curator(interaction)
         embed = list_embed(library, page, (curator, owner))
         await interaction.response.send_message(embed=embed, ephemeral=True)
+
+
+def _upload_limit(interaction: discord.Interaction) -> int:
+    guild = interaction.guild
+    return (
+        guild.filesize_limit if guild is not None else discord.utils.DEFAULT_FILE_SIZE_LIMIT_BYTES
+    )
 
 
 def _slug(name: str) -> str:

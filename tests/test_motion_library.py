@@ -434,3 +434,21 @@ def test_labels() -> None:
         added_at=0.0,
     )
     assert motion_label(motion) == "wave · 6 s · image or video"
+
+
+async def test_a_clip_larger_than_the_bot_may_post_here_is_refused(
+    harness: Harness, media: dict[str, Path]
+) -> None:
+    from tests.fakes.discord_fakes import too_large
+
+    h = harness
+    interaction = h.interaction(ADMIN, manage_guild=True, command="motion add")
+    clip = h.upload(media["short"], size=20 * 1024 * 1024)  # fine for /animate, not to post
+    await h.motion("add", interaction, name="Big", video=clip)
+    assert "I can post files of at most 10 MB here" in last_reply(h)
+    assert not [c for c in h.world.calls if c.startswith("cdn:")]
+
+    h.world.fail_sends(CHANNEL, too_large())  # Discord says so itself
+    await h.add_motion("Big", media["short"])
+    assert "I can post files of at most 10 MB here" in last_reply(h)
+    assert (await h.services.motions.library(GUILD)).own == []
