@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import discord
 import pytest
 
 from cogs.animate_menu import MESSAGE_VIDEO, NO_IMAGE, NOTHING_TO_MOVE, Picker, PromptForm
@@ -159,6 +160,12 @@ async def test_the_menu_on_a_message_without_an_image_says_so(
     harness: Harness, media: dict[str, Path]
 ) -> None:
     h = harness
+    menu = h.menu.context_menu
+    assert (menu.name, menu.type) == ("Animate", discord.AppCommandType.message)
+    contexts, installs = menu.allowed_contexts, menu.allowed_installs
+    assert contexts is not None and installs is not None
+    assert contexts.guild and contexts.dm_channel and contexts.private_channel
+    assert installs.guild and installs.user
     sent = await open_menu(h, h.world.member_message(CHANNEL, [media["wave"]]))
     assert sent.content == NO_IMAGE and sent.view is None
     sent = await open_menu(h, h.world.member_message(CHANNEL, []))
