@@ -19,6 +19,7 @@ from discord.ext import commands
 
 from cogs.alerts import AlertDispatcher
 from cogs.app_bot import AppBot
+from cogs.message_host import MessageLinks
 from cogs.notifier import DiscordNotifier
 from db.connection import Database, open_database
 from services.app import Services, build_services
@@ -30,6 +31,8 @@ log = logging.getLogger("bot")
 EXTENSIONS = (
     "cogs.errors",
     "cogs.animate",
+    "cogs.animate_menu",
+    "cogs.motions",
     "cogs.buttons",
     "cogs.user_commands",
     "cogs.admin",
@@ -83,7 +86,12 @@ def compose_engine(
     notifier = DiscordNotifier(client, edit_interval=settings.status_edit_interval_seconds)
     alert_sender = AlertDispatcher(client, owner_ids=settings.owner_ids)
     services = build_services(
-        settings=settings, db=db, session=session, notifier=notifier, alert_sender=alert_sender
+        settings=settings,
+        db=db,
+        session=session,
+        notifier=notifier,
+        alert_sender=alert_sender,
+        link_refresher=MessageLinks(client),  # fresh links to inputs kept in messages
     )
     return services, notifier
 

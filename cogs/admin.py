@@ -43,6 +43,9 @@ class AdminCog(ControlsCog, group_name="animate-admin"):
     """Limits, role tiers, blocks, channels, pause and stats for this server."""
 
     channel = app_commands.Group(name="channel", description="Where /animate may be used.")
+    curators = app_commands.Group(
+        name="curators", description="Who may add and remove this server's library motions."
+    )
 
     def __init__(self, bot: AppBot) -> None:
         super().__init__(bot)
@@ -117,6 +120,30 @@ class AdminCog(ControlsCog, group_name="animate-admin"):
         text = channels_text(view.channels)
         await reply(
             interaction, discord.Embed(title="Allowed channels", description=text, colour=INFO)
+        )
+
+    # --- motion curators -----------------------------------------------------------------------
+    @curators.command(name="add")
+    @app_commands.describe(role="Members with this role may add and remove motions")
+    @guarded
+    async def curators_add(self, interaction: discord.Interaction, role: discord.Role) -> None:
+        """Let a role's members add and remove this server's library motions."""
+        await self._set_curator(interaction, role, True)
+
+    @curators.command(name="remove")
+    @app_commands.describe(role="The role that should no longer curate motions")
+    @guarded
+    async def curators_remove(self, interaction: discord.Interaction, role: discord.Role) -> None:
+        """Stop a role's members from adding and removing motions."""
+        await self._set_curator(interaction, role, False)
+
+    async def _set_curator(
+        self, interaction: discord.Interaction, role: discord.Role, curator: bool
+    ) -> None:
+        guild_id, actor = server_id(interaction), interaction.user.id
+        motions = self.services.motions
+        await self.apply(
+            interaction, lambda: motions.set_curator(guild_id, actor, role.id, curator)
         )
 
     # --- insight --------------------------------------------------------------------------------

@@ -1,10 +1,14 @@
-"""/animate: defer, fetch and check both inputs, reserve quota and queue the job.
+"""/animate: defer, fetch and check the inputs, reserve quota and queue the job.
 
-Nothing is charged until every input limit has passed: the prompt and the attachments' declared
-sizes are checked before downloading, the downloads are capped, and the real type, dimensions and
-duration are probed from the bytes (in a thread). Expected refusals (MediaError, DownloadError,
-EnqueueRefused, and ModelsLabError from publishing a converted WebP) propagate to the tree's
-error handler (cogs/errors.py), which replies privately.
+The motion is an uploaded `video` or a library `motion` (exactly one of the two). Nothing is
+charged until every input limit has passed: the prompt, the choice of motion and the attachments'
+declared sizes are checked before downloading, the downloads are capped, and the real type,
+dimensions and duration are probed from the bytes (in a thread); a library motion's were probed
+when it was added, and only a fresh link to it is fetched. Expected refusals (MediaError,
+DownloadError, EnqueueRefused, MotionError, and ModelsLabError from publishing a converted WebP)
+propagate to the tree's error handler (cogs/errors.py), which replies privately.
+
+The "Animate" message menu (cogs/animate_menu.py) starts jobs through the same `start_and_confirm`.
 """
 
 from __future__ import annotations
@@ -23,9 +27,10 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from cogs.motion_text import motion_label
 from cogs.requester import IsOwner, requester_from
 from cogs.status import receipt_text
-from domain import Job, Mode, Orientation
+from domain import HostedFile, Job, Mode, Motion, Orientation
 from services.downloads import DownloadError, HostAllowlist, TooLargeError, download_to_file
 from services.jobs import JobInputs, JobService
 from services.media import (
@@ -34,13 +39,16 @@ from services.media import (
     VIDEO_MAX_BYTES,
     VIDEO_MAX_SECONDS,
     ImageInfo,
+    MediaError,
     MediaLimitError,
     UnsupportedMediaError,
     probe_and_validate,
+    probe_image,
     validate_image,
     validate_prompt,
 )
 from services.modelslab import UPLOAD_MAX_BYTES, ModelsLabClient, ModelsLabError
+from services.motions import MotionError, MotionProblem, MotionService, check_fits, video_info
 from services.quota import EnqueueRefused
 from services.transcode import convert_image_to_png
 from settings import Settings
@@ -80,6 +88,19 @@ _FIXES = {
 }
 
 
+class ChooseOneVideoError(MediaError):
+    """Neither or both of `video` and `motion` were given."""
+
+    def __init__(self, both: bool) -> None:
+        text = (
+            "Give either `video` (your own clip) or `motion` (one from the library), not both."
+            if both
+            else "Give the motion as `video` (upload a clip) or as `motion` (pick one from the "
+            "library): one of the two."
+        )
+        super().__init__(text, "video")
+
+
 class InputDownloadError(DownloadError):
     """One of the user's uploads could not be fetched from Discord; names which one."""
 
@@ -90,13 +111,25 @@ class InputDownloadError(DownloadError):
 
 @dataclass(frozen=True)
 class AnimateRequest:
-    """The options of one /animate call."""
+    """The options of one /animate call (or of the Animate menu's picker)."""
 
     image: discord.Attachment
-    video: discord.Attachment
+    video: discord.Attachment | None
     orientation: Orientation
     mode: Mode
     prompt: str
+    motion: str | None = None  # a library motion, by name or `#id`, instead of `video`
+    # The messages holding the attachments, when they can be fetched again (the Animate menu).
+    image_source: HostedFile | None = None
+    video_source: HostedFile | None = None
+
+
+@dataclass(frozen=True)
+class PickedMotion:
+    """A library motion with a link to its clip fetched just now."""
+
+    motion: Motion
+    url: str
 
 
 def _size_text(size: int, limit: int) -> str:
@@ -117,12 +150,18 @@ def too_large(input_name: str, size: int | None, limit: int) -> MediaLimitError:
     )
 
 
-def check_declared_sizes(image: discord.Attachment, video: discord.Attachment) -> None:
+def check_declared_sizes(image: discord.Attachment, video: discord.Attachment | None) -> None:
     """Refuse oversized uploads from Discord's own size figure, before downloading anything."""
     if image.size > IMAGE_MAX_BYTES:
         raise too_large("image", image.size, IMAGE_MAX_BYTES)
-    if video.size > VIDEO_MAX_BYTES:
+    if video is not None and video.size > VIDEO_MAX_BYTES:
         raise too_large("video", video.size, VIDEO_MAX_BYTES)
+
+
+def check_one_video(request: AnimateRequest) -> None:
+    """Exactly one of `video` and `motion`."""
+    if (request.video is None) == (request.motion is None):
+        raise ChooseOneVideoError(both=request.video is not None)
 
 
 def clean_prompt(prompt: str | None) -> str:
@@ -131,6 +170,30 @@ def clean_prompt(prompt: str | None) -> str:
     if text:
         validate_prompt(text)
     return text
+
+
+async def download_input(
+    session: aiohttp.ClientSession,
+    allowlist: HostAllowlist,
+    input_name: str,
+    url: str,
+    dest: Path,
+    max_bytes: int,
+) -> None:
+    """Download one of the member's attachments, capped; refusals name the input."""
+    try:
+        await download_to_file(
+            session,
+            url,
+            dest,
+            max_bytes=max_bytes,
+            allowlist=allowlist,
+            timeout=DOWNLOAD_TIMEOUT_SECONDS,
+        )
+    except TooLargeError as exc:
+        raise too_large(input_name, exc.size_bytes, max_bytes) from exc
+    except DownloadError as exc:
+        raise InputDownloadError(input_name, exc) from exc
 
 
 def _remove_folder(folder: Path) -> None:
@@ -160,7 +223,9 @@ class AnimateCog(commands.Cog):
         messages: JobMessages,
         is_owner: IsOwner | None = None,
         publish_image: PublishImage | None = None,
+        motions: MotionService | None = None,
     ) -> None:
+        self._motions = motions
         self._settings = settings
         self._session = session
         self._allowlist = allowlist
@@ -172,47 +237,70 @@ class AnimateCog(commands.Cog):
         # served instead of all finishing late together.
         self._probe_slots = asyncio.Semaphore(PROBE_CONCURRENCY)
 
+    # No cooldown: quotas (in the database) are the only limit, and quick requests all queue.
     @app_commands.command(name="animate")
     @app_commands.describe(
         image="The character: JPG or PNG (WebP works too), each side at least 300 px",
-        video="The motion: MP4 or MOV, 3 s or longer, one person in one continuous shot",
         orientation="Which way the character faces; also sets the longest video allowed",
+        video="The motion as your clip: MP4 or MOV, 3 s or longer, one person (or use motion)",
+        motion="Or a motion from the library instead of a video: type to search",
         mode="std (720p) or pro (1080p, costs more quota)",
         prompt="Optional: describe the scene or style (up to 2500 characters)",
     )
     @app_commands.choices(orientation=ORIENTATION_CHOICES, mode=MODE_CHOICES)
     @app_commands.allowed_installs(guilds=True, users=True)
     @app_commands.allowed_contexts(guilds=True, dms=True, private_channels=True)
-    @app_commands.checks.cooldown(1, 5.0, key=lambda i: i.user.id)
     async def animate(
         self,
         interaction: discord.Interaction,
         image: discord.Attachment,
-        video: discord.Attachment,
         orientation: str,
+        video: discord.Attachment | None = None,
+        motion: str | None = None,
         mode: str = "std",
         prompt: app_commands.Range[str, 1, PROMPT_MAX_CHARS] | None = None,
     ) -> None:
-        """Animate a character picture with the motion from a video."""
+        """Animate a character picture with the motion from a video or the library."""
         # The first await: Discord allows 3 s to answer, and nothing below is that fast for sure.
         await interaction.response.defer(ephemeral=True, thinking=True)
-        request = AnimateRequest(image, video, Orientation(orientation), Mode(mode), prompt or "")
+        request = AnimateRequest(
+            image, video, Orientation(orientation), Mode(mode), prompt or "", motion=motion
+        )
+        await self.start_and_confirm(interaction, request)
+
+    @animate.autocomplete("motion")
+    async def motion_autocomplete(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        """Up to 25 library motions whose name contains what was typed."""
+        if self._motions is None:
+            return []
+        found = await self._motions.suggest(interaction.guild_id, current)
+        return [app_commands.Choice(name=motion_label(m), value=f"#{m.id}") for m in found]
+
+    async def start_and_confirm(
+        self, interaction: discord.Interaction, request: AnimateRequest
+    ) -> Job:
+        """Queue the job, then answer privately with the receipt (interaction already deferred)."""
         job = await self.start_job(interaction, request)
         position = await self._jobs.queue_position(job.id)
         await interaction.followup.send(
             receipt_text(job, position, self._messages.status_url(job)), ephemeral=True
         )
+        return job
 
     async def start_job(self, interaction: discord.Interaction, request: AnimateRequest) -> Job:
         """Check everything, then queue the job. Raises the domain errors the handler reports."""
         prompt = clean_prompt(request.prompt)
+        check_one_video(request)
         check_declared_sizes(request.image, request.video)
+        picked = await self._pick_motion(interaction.guild_id, request)
         who = await requester_from(interaction, self._settings, self._is_owner)
         folder = self._settings.media_dir / f"request-{interaction.id}"
         # When nothing was queued the uploads are not kept. The clean-up is synchronous so that a
         # cancellation cannot interrupt it; it is two files.
         try:
-            inputs = await self._prepare_inputs(folder, request, prompt)
+            inputs = await self._prepare_inputs(folder, request, prompt, picked)
         except BaseException:
             _remove_folder(folder)
             raise
@@ -234,38 +322,56 @@ class AnimateCog(commands.Cog):
         )
         return job
 
+    async def _pick_motion(
+        self, guild_id: int | None, request: AnimateRequest
+    ) -> PickedMotion | None:
+        """The library motion asked for, if it fits the orientation, with a fresh link."""
+        if request.motion is None:
+            return None
+        if self._motions is None:
+            raise MotionError(MotionProblem.NOT_FOUND, request.motion)
+        motion = await self._motions.resolve(guild_id, request.motion)
+        check_fits(motion, request.orientation)
+        return PickedMotion(motion, await self._motions.fresh_url(motion))
+
     async def _prepare_inputs(
-        self, folder: Path, request: AnimateRequest, prompt: str
+        self, folder: Path, request: AnimateRequest, prompt: str, picked: PickedMotion | None
     ) -> JobInputs:
         image_path, video_path = folder / "image.input", folder / "video.input"
         await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
         await self._download_both(request, image_path, video_path)
         async with self._probe_slots:
-            image, video = await probe_and_validate(image_path, video_path, request.orientation)
-        image_url = request.image.url
+            if picked is None:
+                image, video = await probe_and_validate(image_path, video_path, request.orientation)
+            else:
+                image, video = await _probe_image(image_path), video_info(picked.motion)
+        image_url, image_source = request.image.url, request.image_source
         if image.kind == "webp":
             image_path, image, image_url = await self._webp_to_png(image_path)
+            image_source = None  # the converted PNG is published elsewhere, not in the message
         return JobInputs(
             image_url=image_url,
             image_path=str(image_path),
             image=image,
-            video_url=request.video.url,
-            video_path=str(video_path),
+            video_url=picked.url if picked else _attachment(request.video).url,
+            video_path="" if picked else str(video_path),
             video=video,
             orientation=request.orientation,
             mode=request.mode,
             prompt=prompt,
+            image_source=image_source,
+            video_source=picked.motion.source if picked else request.video_source,
+            motion_id=picked.motion.id if picked else None,
         )
 
     async def _download_both(
         self, request: AnimateRequest, image_path: Path, video_path: Path
     ) -> None:
-        """Fetch both uploads at once; report the image's problem first if both fail."""
-        results = await asyncio.gather(
-            self._download("image", request.image, image_path, IMAGE_MAX_BYTES),
-            self._download("video", request.video, video_path, VIDEO_MAX_BYTES),
-            return_exceptions=True,
-        )
+        """Fetch the uploads at once; report the image's problem first if both fail."""
+        downloads = [self._download("image", request.image, image_path, IMAGE_MAX_BYTES)]
+        if request.video is not None:
+            downloads.append(self._download("video", request.video, video_path, VIDEO_MAX_BYTES))
+        results = await asyncio.gather(*downloads, return_exceptions=True)
         for result in results:
             if isinstance(result, BaseException):
                 raise result
@@ -273,19 +379,9 @@ class AnimateCog(commands.Cog):
     async def _download(
         self, input_name: str, attachment: discord.Attachment, dest: Path, max_bytes: int
     ) -> None:
-        try:
-            await download_to_file(
-                self._session,
-                attachment.url,
-                dest,
-                max_bytes=max_bytes,
-                allowlist=self._allowlist,
-                timeout=DOWNLOAD_TIMEOUT_SECONDS,
-            )
-        except TooLargeError as exc:
-            raise too_large(input_name, exc.size_bytes, max_bytes) from exc
-        except DownloadError as exc:
-            raise InputDownloadError(input_name, exc) from exc
+        await download_input(
+            self._session, self._allowlist, input_name, attachment.url, dest, max_bytes
+        )
 
     async def _webp_to_png(self, webp_path: Path) -> tuple[Path, ImageInfo, str]:
         """The provider takes JPG or PNG only: convert, then publish the PNG for it to fetch."""
@@ -311,16 +407,28 @@ class AnimateCog(commands.Cog):
         return png_path, image, url
 
 
+def _attachment(video: discord.Attachment | None) -> discord.Attachment:
+    if video is None:  # check_one_video ruled this out
+        raise RuntimeError("no video and no motion")
+    return video
+
+
+async def _probe_image(path: Path) -> ImageInfo:
+    image = await asyncio.to_thread(probe_image, path)
+    validate_image(image)
+    return image
+
+
 async def setup(bot: AppBot) -> None:
     services = bot.services
-    await bot.add_cog(
-        AnimateCog(
-            settings=services.settings,
-            session=services.session,
-            allowlist=services.allowlist,
-            jobs=services.jobs,
-            messages=bot.messages,
-            is_owner=bot.is_owner,
-            publish_image=modelslab_publisher(services.client),
-        )
+    cog = AnimateCog(
+        settings=services.settings,
+        session=services.session,
+        allowlist=services.allowlist,
+        jobs=services.jobs,
+        messages=bot.messages,
+        is_owner=bot.is_owner,
+        publish_image=modelslab_publisher(services.client),
+        motions=services.motions,
     )
+    await bot.add_cog(cog)

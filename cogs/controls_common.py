@@ -72,6 +72,9 @@ ACTION_TITLES = {
     "global.pause": "Global pause",
     "global.cap": "Global daily cap",
     "global.alerts": "Operator alerts",
+    "motion.add": "Motion added",
+    "motion.remove": "Motion removed",
+    "motion.curators": "Motion curators",
 }
 
 
@@ -328,6 +331,12 @@ def stats_embed(stats: Stats, scope: str) -> discord.Embed:
         embed.add_field(
             name="Failures by cause",
             value="\n".join(f"`{code}` × {count}" for code, count in top),
+            inline=False,
+        )
+    if stats.top_motions:
+        embed.add_field(
+            name="Most used motions",
+            value="\n".join(f"**{name}** × {count}" for name, count in stats.top_motions),
             inline=False,
         )
     return embed

@@ -16,10 +16,12 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from cogs.motion_text import motion_error_text
 from cogs.refusals import REFUSALS, refusal_text
 from services.downloads import DownloadError
 from services.media import MediaError
 from services.modelslab import InputError, OperatorError, TransientError
+from services.motions import MotionError
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +75,8 @@ def user_message(error: BaseException) -> str | None:
         return str(error)
     if isinstance(error, InputError):
         return error.message
+    if isinstance(error, MotionError):
+        return motion_error_text(error)
     if isinstance(error, OperatorError):
         return PROVIDER_UNAVAILABLE
     if isinstance(error, TransientError):

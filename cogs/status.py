@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import discord
 
+from cogs.motion_text import input_gone_words
 from domain import FailureCode, Job, JobState
 from services.media import (
     IMAGE_MAX_ASPECT,
@@ -240,6 +241,8 @@ def failure_words(job: Job) -> str:
     code, detail = job.failure_code, job.failure_reason
     if code is FailureCode.INPUT:
         return f"ModelsLab refused the inputs: {detail or 'no reason given'}"
+    if code is FailureCode.INPUT_GONE:
+        return input_gone_words(detail)
     if code is FailureCode.PROVIDER_FAILED:
         return f"ModelsLab could not make it: {detail or 'no reason given'}"
     if code is FailureCode.TIMEOUT:
@@ -388,6 +391,15 @@ def help_embed(pro_multiplier: float) -> discord.Embed:
         value=(
             f"`image`: the character faces as in the picture. Video up to {short:g} s.\n"
             f"`video`: the character turns like the person in the video. Video up to {long:g} s."
+        ),
+        inline=False,
+    )
+    embed.add_field(
+        name="No video? Use the library",
+        value=(
+            "Give `motion:` instead of `video:` to use a library clip.\n"
+            "/motion list shows them all.\n"
+            "On a message with a picture: ⋯ → Apps → **Animate**."
         ),
         inline=False,
     )

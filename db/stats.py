@@ -79,6 +79,18 @@ class StatsRepository:
         )
         return [(int(r["day"]), float(r["seconds"])) for r in rows]
 
+    async def top_motions(
+        self, since: float, guild_id: int | None = None, limit: int = 5
+    ) -> list[tuple[str, int]]:
+        """(motion name, jobs) of the library motions most used by jobs created since `since`."""
+        rows = await self._db.fetchall(
+            "SELECT m.name AS name, COUNT(*) AS n FROM jobs JOIN motions AS m "  # noqa: S608
+            f"ON m.id = jobs.motion_id WHERE jobs.created_at >= :since AND {_SCOPE} "
+            "GROUP BY m.id ORDER BY n DESC, m.name LIMIT :limit",
+            {"since": since, "guild": guild_id, "limit": limit},
+        )
+        return [(r["name"], int(r["n"])) for r in rows]
+
     async def active_counts(self) -> dict[str, int]:
         """Unfinished jobs of everyone, by state (the queue as the runner sees it)."""
         marks = ", ".join("?" for _ in ACTIVE_STATES)

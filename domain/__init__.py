@@ -78,6 +78,8 @@ class FailureCode(enum.StrEnum):
     EXPIRED_IN_QUEUE = "expired_in_queue"
     NO_PROVIDER_ID = "no_provider_id"
     CANCELLED = "cancelled"
+    # The Discord message holding an input (a library motion, the menu's target) is gone.
+    INPUT_GONE = "input_gone"
 
 
 class DeliveryRoute(enum.StrEnum):
@@ -99,6 +101,24 @@ class DeliveryRoute(enum.StrEnum):
     def of(cls, prefix: str, form: str) -> DeliveryRoute:
         """The route for a place's prefix ("", "interaction-", "dm-") and a form."""
         return cls(prefix + form)
+
+
+@dataclass(frozen=True)
+class HostedFile:
+    """A file kept as an attachment of a Discord message: store the message, not the link, and
+    fetch the message again for a freshly signed link whenever the file must be handed on."""
+
+    channel_id: int
+    message_id: int
+    attachment_id: int
+
+    @classmethod
+    def of(
+        cls, channel_id: int | None, message_id: int | None, attachment_id: int | None
+    ) -> HostedFile | None:
+        if channel_id is None or message_id is None or attachment_id is None:
+            return None
+        return cls(channel_id, message_id, attachment_id)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -128,6 +148,29 @@ class NewJob:
     cost_seconds: float
     created_at: float
     retry_of: int | None = None
+    # Inputs kept as attachments of Discord messages the bot can fetch again for a fresh link
+    # (services/links.py); None for uploads, whose links cannot be renewed.
+    motion_id: int | None = None
+    image_channel_id: int | None = None
+    image_message_id: int | None = None
+    image_attachment_id: int | None = None
+    video_channel_id: int | None = None
+    video_message_id: int | None = None
+    video_attachment_id: int | None = None
+
+    @property
+    def image_source(self) -> HostedFile | None:
+        return HostedFile.of(self.image_channel_id, self.image_message_id, self.image_attachment_id)
+
+    @property
+    def video_source(self) -> HostedFile | None:
+        return HostedFile.of(self.video_channel_id, self.video_message_id, self.video_attachment_id)
+
+    @property
+    def inputs_refreshable(self) -> bool:
+        """Both inputs get fresh links at submit time, so no link of theirs can expire while
+        the job waits: neither the queue's wait limit nor Retry's age limit applies."""
+        return self.image_source is not None and self.video_source is not None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -170,3 +213,31 @@ class AuditEntry:
     old_value: str | None
     new_value: str | None
     created_at: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class Motion:
+    """A motion clip in a library: a server's (guild_id) or the bot-wide one (guild_id None).
+    The clip lives as an attachment of a message the bot posted (`source`); its probe results
+    are stored, so using it downloads nothing."""
+
+    id: int
+    guild_id: int | None
+    name: str
+    description: str | None
+    source: HostedFile
+    filename: str
+    video_kind: str
+    video_bytes: int
+    video_width: int
+    video_height: int
+    video_seconds: float
+    has_audio: bool
+    added_by: int
+    added_at: float
+    unavailable_at: float | None = None
+    uses: int = 0
+
+    @property
+    def available(self) -> bool:
+        return self.unavailable_at is None

@@ -14,7 +14,9 @@ from services.alerts import AlertSender, AlertService
 from services.controls import ControlService
 from services.downloads import HostAllowlist
 from services.jobs import JobService
+from services.links import LinkRefresher
 from services.modelslab import ModelsLabClient
+from services.motions import MotionService
 from services.notifier import Notifier
 from services.quota import QuotaService
 from services.runner import Runner
@@ -37,6 +39,7 @@ class Services:
     alerts: AlertService
     controls: ControlService
     stats: StatsService
+    motions: MotionService
 
 
 def build_services(
@@ -46,6 +49,7 @@ def build_services(
     session: aiohttp.ClientSession,
     notifier: Notifier,
     alert_sender: AlertSender | None = None,
+    link_refresher: LinkRefresher | None = None,
     clock: Callable[[], float] = time.time,
 ) -> Services:
     """Wire the client, quota, runner and job service around one database and session."""
@@ -69,6 +73,7 @@ def build_services(
         session=session,
         allowlist=allowlist,
         clock=clock,
+        link_refresher=link_refresher,
     )
 
     jobs = JobService(
@@ -93,4 +98,5 @@ def build_services(
         alerts=alerts,
         controls=ControlService(db, settings, clock=clock),
         stats=StatsService(db, clock=clock),
+        motions=MotionService(db, link_refresher, clock=clock),
     )

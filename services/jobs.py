@@ -11,7 +11,7 @@ from enum import StrEnum
 
 from db.connection import Database
 from db.jobs import JobsRepository
-from domain import Job, JobState, Mode, NewJob, Orientation
+from domain import HostedFile, Job, JobState, Mode, NewJob, Orientation
 from services.media import ImageInfo, VideoInfo
 from services.notifier import Notifier
 from services.quota import QuotaService, Requester, job_cost
@@ -75,6 +75,10 @@ class JobInputs:
     orientation: Orientation
     mode: Mode
     prompt: str
+    # Inputs kept in Discord messages (fresh links at submit time) and the library motion used.
+    image_source: HostedFile | None = None
+    video_source: HostedFile | None = None
+    motion_id: int | None = None
 
 
 class JobService:
@@ -133,6 +137,9 @@ class JobService:
             ),
             created_at=self._clock(),
             retry_of=retry_of,
+            motion_id=inputs.motion_id,
+            **_source_columns("image", inputs.image_source),
+            **_source_columns("video", inputs.video_source),
         )
         return await self._queue(new, who)
 
@@ -182,9 +189,11 @@ class JobService:
         job = await self._require(job_id, who.user_id, False, retry)
         if not job.state.is_terminal:
             raise JobActionRefused(JobRefusal.NOT_ENDED, job_id, retry, job.state)
-        if job.media_purged_at is not None:
+        if job.inputs_refreshable:
+            pass  # both inputs live in Discord messages: fresh links come at submit time
+        elif job.media_purged_at is not None:
             raise JobActionRefused(JobRefusal.FILES_PURGED, job_id, retry)
-        if self._clock() - job.created_at > INPUT_URL_LIFETIME_SECONDS:
+        elif self._clock() - job.created_at > INPUT_URL_LIFETIME_SECONDS:
             raise JobActionRefused(JobRefusal.UPLOADS_EXPIRED, job_id, retry)
         new_mode = mode or job.mode
         original = NewJob(**{f: getattr(job, f) for f in NewJob.__dataclass_fields__})
@@ -207,3 +216,12 @@ class JobService:
         if job.user_id != actor_id and not actor_is_admin:
             raise JobActionRefused(JobRefusal.NOT_OWNER, job_id, action)
         return job
+
+
+def _source_columns(prefix: str, source: HostedFile | None) -> dict[str, int | None]:
+    """The job row's columns for an input kept in a Discord message."""
+    return {
+        f"{prefix}_channel_id": None if source is None else source.channel_id,
+        f"{prefix}_message_id": None if source is None else source.message_id,
+        f"{prefix}_attachment_id": None if source is None else source.attachment_id,
+    }

@@ -9,7 +9,7 @@ from __future__ import annotations
 import io
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
 from PIL import Image, ImageDraw, ImageFont
@@ -38,6 +38,7 @@ class Stats:
     failures: dict[str, int]  # failure code -> count, last 30 days, most frequent first
     median_turnaround: float | None  # seconds from request to clip, last 30 days
     daily: list[tuple[date, float]]  # the last CHART_DAYS UTC days, oldest first, zeros kept
+    top_motions: list[tuple[str, int]] = field(default_factory=list)  # library motions, 30 days
 
     @property
     def total_jobs(self) -> int:
@@ -75,6 +76,7 @@ class StatsService:
             failures=await self._stats.failures_by_code(month_ago, guild_id),
             median_turnaround=await self._stats.median_turnaround(month_ago, guild_id),
             daily=await self._daily(now, guild_id),
+            top_motions=await self._stats.top_motions(month_ago, guild_id),
         )
 
     async def _daily(self, now: float, guild_id: int | None) -> list[tuple[date, float]]:

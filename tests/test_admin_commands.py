@@ -70,7 +70,7 @@ def invoke(
 # --- who may ------------------------------------------------------------------------------------
 async def test_every_command_refuses_a_member_without_manage_server(world, cog, db) -> None:  # type: ignore[no-untyped-def]
     replies = await reply_to_every_command(world, cog, MEMBER, manage_guild=False)
-    assert len(replies) == 17
+    assert len(replies) == 19
     for name, reply in replies.items():
         assert "Manage Server" in reply.text, name
         assert reply.embed is not None and reply.embed.colour == discord.Colour.red()

@@ -16,7 +16,6 @@ from discord.ext import commands
 
 from cogs.animate import AnimateCog
 from cogs.animate import setup as animate_setup
-from cogs.errors import on_app_command_error
 from domain import JobState
 from services.media import IMAGE_MAX_BYTES, VIDEO_MAX_BYTES
 from services.quota import Requester
@@ -71,9 +70,11 @@ async def test_command_options_and_contexts(harness: Harness) -> None:
     assert isinstance(command, app_commands.Command)
     payload = command.to_dict(bot.tree)
     options = {o["name"]: o for o in payload["options"]}
-    assert list(options) == ["image", "video", "orientation", "mode", "prompt"]
+    assert list(options) == ["image", "orientation", "video", "motion", "mode", "prompt"]
     assert options["image"]["type"] == options["video"]["type"] == 11  # attachment
-    assert options["image"]["required"] and options["video"]["required"]
+    assert options["motion"]["type"] == 3 and options["motion"]["autocomplete"]  # string
+    assert options["image"]["required"] and options["orientation"]["required"]
+    assert not any(options[o].get("required") for o in ("video", "motion", "mode", "prompt"))
     assert [c["value"] for c in options["orientation"]["choices"]] == ["image", "video"]
     labels = [c["name"] for c in options["orientation"]["choices"]]
     assert "10 s" in labels[0] and "30 s" in labels[1]
@@ -81,6 +82,7 @@ async def test_command_options_and_contexts(harness: Harness) -> None:
     assert not options["mode"]["required"] and not options["prompt"]["required"]
     assert options["prompt"]["max_length"] == 2500
     assert payload["description"].startswith("Animate a character")
+    assert all(len(o["description"]) <= 100 for o in payload["options"])
     assert sorted(payload["integration_types"]) == [0, 1]  # guild and user installs
     assert sorted(payload["contexts"]) == [0, 1, 2]  # guilds, DMs, group DMs
 
@@ -518,8 +520,17 @@ async def test_logs_never_contain_attachment_signatures(
     assert h.cdn.signature not in ours and "hm=" not in ours
 
 
-async def test_cooldown_refusal_is_friendly(harness: Harness) -> None:
-    interaction = harness.interaction()
-    cooldown = app_commands.Cooldown(1, 5.0)
-    await on_app_command_error(interaction, app_commands.CommandOnCooldown(cooldown, 3.2))
-    assert harness.world.followups()[-1].content == "Slow down: you can use this again in 3 s."
+async def test_three_quick_requests_from_one_member_are_all_queued(
+    harness: Harness, tmp_path: Path
+) -> None:
+    """No cooldown: quotas are the only limit (three at once fit the default of 3 active)."""
+    h = harness
+    image, video = image_file(tmp_path), video_file(tmp_path)
+    await asyncio.gather(
+        *(h.animate(h.interaction(1), h.upload(image), h.upload(video)) for _ in range(3))
+    )
+    jobs = await user_jobs(h)
+    assert [j.state for j in jobs] == [JobState.QUEUED] * 3
+    replies = [r.content or "" for r in h.world.followups()]
+    assert len(replies) == 3 and all(" is queued (position " in r for r in replies)
+    assert h.cog.animate.checks == []  # no in-memory cooldown

@@ -13,7 +13,16 @@ from bot import AnimateBot
 from db.connection import Database
 from settings import Settings
 
-EXPECTED_COMMANDS = {"animate", "quota", "jobs", "help", "animate-admin", "animate-owner"}
+EXPECTED_COMMANDS = {
+    "animate",
+    "quota",
+    "jobs",
+    "help",
+    "animate-admin",
+    "animate-owner",
+    "motion",
+    "Animate",  # the message menu
+}
 
 
 async def test_setup_hook_wires_everything(

@@ -42,6 +42,8 @@ ADMIN_TREE = {
     "animate-admin channel allow": ("channel",),
     "animate-admin channel disallow": ("channel",),
     "animate-admin channel list": (),
+    "animate-admin curators add": ("role",),
+    "animate-admin curators remove": ("role",),
     "animate-admin limits": ("daily", "monthly", "active", "reset"),
     "animate-admin pause": (),
     "animate-admin reset-usage": ("user",),

@@ -39,6 +39,8 @@ class Housekeeping:
 
     async def run(self, now: float) -> None:
         for job in await self._jobs.queued_stale(now - self._settings.queue_max_wait_seconds):
+            if job.inputs_refreshable:  # fresh links are fetched when it is submitted
+                continue
             await self._recorder.fail(job, JobState.QUEUED, Failed(FailureCode.EXPIRED_IN_QUEUE))
         for position, job in enumerate(await self._jobs.queued_head(NOTIFIED_QUEUE_HEAD), 1):
             await self._recorder.queued_notice(job, position)

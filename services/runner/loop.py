@@ -24,15 +24,18 @@ import aiohttp
 
 from db.connection import Database
 from db.jobs import JobsRepository
+from db.motions import MotionsRepository
 from db.policy import PolicyRepository
 from domain import Job, JobState
 from services.alerts import AlertService
 from services.downloads import HostAllowlist
+from services.links import LinkRefresher
 from services.modelslab import ModelsLabClient
 from services.notifier import Notifier
 from services.quota import STATE_GLOBAL_PAUSED
 from services.runner.gate import Permit, ProviderGate
 from services.runner.housekeeping import Housekeeping
+from services.runner.inputs import InputLinks
 from services.runner.outcomes import (
     Accepted,
     Delivered,
@@ -66,6 +69,7 @@ class Runner:
         session: aiohttp.ClientSession,
         allowlist: HostAllowlist,
         clock: Callable[[], float] = time.time,
+        link_refresher: LinkRefresher | None = None,
     ) -> None:
         self._jobs = JobsRepository(db)
         self._policy = PolicyRepository(db)
@@ -90,6 +94,14 @@ class Runner:
             globally_paused=self._globally_paused,
             ours_at_provider=self._jobs.count_at_provider,
             clock=clock,
+            inputs=None
+            if link_refresher is None
+            else InputLinks(
+                refresher=link_refresher,
+                motions=MotionsRepository(db),
+                settings=settings,
+                clock=clock,
+            ),
         )
         self._housekeeping = Housekeeping(jobs=self._jobs, recorder=self._record, settings=settings)
         self._wake = asyncio.Event()

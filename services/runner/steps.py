@@ -26,6 +26,7 @@ from services.modelslab import (
 )
 from services.notifier import Clip, DeliveryReceipt, Notifier
 from services.runner.gate import Permit, ProviderGate
+from services.runner.inputs import InputLinks
 from services.runner.outcomes import (
     Accepted,
     Delivered,
@@ -71,6 +72,7 @@ class JobSteps:
         globally_paused: Callable[[], Awaitable[bool]],
         ours_at_provider: Callable[[], Awaitable[int]],
         clock: Callable[[], float],
+        inputs: InputLinks | None = None,
     ) -> None:
         self._client = client
         self._gate = gate
@@ -82,9 +84,16 @@ class JobSteps:
         self._globally_paused = globally_paused
         self._ours_at_provider = ours_at_provider
         self._clock = clock
+        self._inputs = inputs
 
     # --- submit ---------------------------------------------------------------------------------
     async def submit(self, job: Job, permit: Permit) -> SubmitOutcome:
+        if self._inputs is not None:  # inputs in Discord messages get fresh links first
+            refreshed = await self._inputs.refresh(job)
+            if not isinstance(refreshed, Job):
+                self._gate.release(permit)
+                return refreshed
+            job = refreshed
         request = MotionControlRequest(
             image_url=job.image_url,
             video_url=job.video_url,

@@ -7,12 +7,19 @@ order to ``FakeDiscord.calls``; posted messages are recorded as ``Sent`` and edi
 Failures are injected per channel, per message or per interaction with real discord.py
 exception classes (``forbidden()``, ``not_found()``, ``server_error()``...).
 
+Files the bot posts (and members' messages made with ``member_message``) are kept on the fake CDN
+behind signed links that expire after a day of the CDN's clock (``FakeCdn.advance``), as
+Discord's do; ``fetch_message`` returns the message again with freshly signed links, until the
+message or its channel is deleted (``delete_message``, ``delete_channel``).
+
 No pytest imports: the benchmark uses this module too.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import itertools
 import secrets
 import time
@@ -26,14 +33,19 @@ from unittest.mock import AsyncMock, Mock
 
 import aiohttp
 import discord
+import yarl
 from aiohttp import web
 from discord import app_commands
 from discord.ext import commands
 
 import cogs.animate as animate_extension
+import cogs.motions as motions_extension
 from bot import compose_engine
 from cogs.animate import AnimateCog
+from cogs.animate_menu import AnimateMenu
 from cogs.errors import on_app_command_error
+from cogs.message_host import MessageLinks
+from cogs.motions import MotionCog
 from cogs.notifier import DiscordNotifier
 from db.connection import Database
 from db.jobs import JobsRepository
@@ -102,6 +114,7 @@ class Sent:
     nonce: str | int | None = None
     mentions_users: list[int] = field(default_factory=list)
     ephemeral: bool = False
+    view: discord.ui.View | None = None
 
     @property
     def text(self) -> str:
@@ -145,12 +158,19 @@ class FakeDiscord:
         self.sent: list[Sent] = []
         self.edits: list[Edit] = []
         self.latency = latency  # seconds each fake API call waits (the benchmark sets it)
+        self.modals: list[discord.ui.Modal] = []
         self.guild_upload_limits: dict[int, int] = {}
         self._ids = itertools.count(1_000_000)
         self._channels: dict[int, Mock] = {}
         self._send_errors: dict[int, deque[BaseException]] = defaultdict(deque)
         self._send_always: dict[int, BaseException] = {}
         self._edit_errors: dict[int, deque[BaseException]] = defaultdict(deque)
+        # Messages whose attachments live on the CDN: (channel, message) -> [(id, name, key)].
+        self.cdn: FakeCdn | None = None
+        self._hosted: dict[tuple[int, int], list[tuple[int, str, str, int]]] = {}
+        self._deleted_messages: set[tuple[int, int]] = set()
+        self._deleted_channels: set[int] = set()
+        self._fetch_errors: dict[int, deque[BaseException]] = defaultdict(deque)
 
     def next_id(self) -> int:
         return next(self._ids)
@@ -165,6 +185,10 @@ class FakeDiscord:
 
     def fail_dms(self, user_id: int, error: BaseException) -> None:
         self.fail_sends(self.dm_channel_id(user_id), error, always=True)
+
+    def fail_fetches(self, channel_id: int, *errors: BaseException) -> None:
+        """The next message fetches in the channel raise these (in order)."""
+        self._fetch_errors[channel_id].extend(errors)
 
     def fail_edits(self, message_id: int, *errors: BaseException) -> None:
         self._edit_errors[message_id].extend(errors)
@@ -191,7 +215,63 @@ class FakeDiscord:
         msg.channel = Mock(spec=discord.PartialMessageable)
         msg.channel.id = channel_id
         msg.jump_url = f"https://discord.com/channels/@me/{channel_id}/{msg.id}"
+        msg.attachments = []
+        if channel_id is not None:
+            msg.attachments = self._attachments_of(channel_id, msg.id)
         return msg
+
+    # --- messages kept on the CDN -------------------------------------------------------------
+    def _host(self, channel_id: int, message_id: int, files: list[tuple[bytes, str]]) -> None:
+        assert self.cdn is not None, "set world.cdn to keep posted files"
+        stored = []
+        for data, filename in files:
+            stored.append((self.next_id(), filename, self.cdn.host(data), len(data)))
+        self._hosted[(channel_id, message_id)] = stored
+
+    def _attachments_of(self, channel_id: int, message_id: int) -> list[Mock]:
+        """The message's attachments with links signed now (Discord signs them on each fetch)."""
+        found = []
+        for attachment_id, filename, key, size in self._hosted.get((channel_id, message_id), []):
+            assert self.cdn is not None
+            attachment = self.attachment(
+                self.cdn.signed_url(key, filename),
+                filename=filename,
+                size=size,
+                content_type=_content_type(filename),
+            )
+            attachment.id = attachment_id
+            attachment.ephemeral = False
+            found.append(attachment)
+        return found
+
+    def member_message(
+        self, channel_id: int, files: Iterable[Path], *, guild_id: int | None = 10
+    ) -> Mock:
+        """A member's message with these files attached (the Animate menu's target)."""
+        message_id = self.next_id()
+        self._host(channel_id, message_id, [(p.read_bytes(), p.name) for p in files])
+        message = self.message(channel_id, message_id)
+        place = guild_id or "@me"
+        message.jump_url = f"https://discord.com/channels/{place}/{channel_id}/{message_id}"
+        return message
+
+    def delete_message(self, channel_id: int, message_id: int) -> None:
+        self._deleted_messages.add((channel_id, message_id))
+
+    def delete_channel(self, channel_id: int) -> None:
+        self._deleted_channels.add(channel_id)
+
+    async def _fetch(self, channel_id: int, message_id: int) -> Mock:
+        self.calls.append(f"fetch:{message_id}")
+        await self._pause()
+        self._take_error(self._fetch_errors[channel_id], None)
+        if channel_id in self._deleted_channels:
+            raise not_found(10003)
+        if (channel_id, message_id) in self._deleted_messages:
+            raise not_found(10008)
+        if (channel_id, message_id) not in self._hosted:
+            raise not_found(10008)
+        return self.message(channel_id, message_id)
 
     async def _pause(self) -> None:
         # Always yield, as a real HTTP call does, even with no simulated latency.
@@ -216,6 +296,7 @@ class FakeDiscord:
             nonce=kwargs.get("nonce"),
             mentions_users=_mentioned_users(kwargs.get("allowed_mentions")),
             ephemeral=bool(kwargs.get("ephemeral", False)),
+            view=kwargs.get("view"),
         )
         self.sent.append(sent)
         return sent
@@ -244,10 +325,20 @@ class FakeDiscord:
                     raise
             else:
                 self._take_error(self._send_errors[channel_id], self._send_always.get(channel_id))
+            data = kwargs["file"].fp.read() if "file" in kwargs and self.cdn else None
+            if data is not None:
+                kwargs["file"].fp.seek(0)
             sent = self._record("channel", channel_id, {"content": content, **kwargs})
+            if data is not None:
+                self._host(channel_id, sent.message_id, [(data, sent.file_name or "file")])
             return self.message(channel_id, sent.message_id)
 
         channel.send = AsyncMock(side_effect=send)
+
+        async def fetch_message(message_id: int) -> Mock:
+            return await self._fetch(channel_id, message_id)
+
+        channel.fetch_message = AsyncMock(side_effect=fetch_message)
         channel.get_partial_message = Mock(
             side_effect=lambda message_id: self._partial_message(channel_id, message_id)
         )
@@ -267,7 +358,13 @@ class FakeDiscord:
             )
             return self.message(channel_id, message_id)
 
+        async def delete(**_: Any) -> None:
+            self.calls.append(f"delete:{message_id}")
+            await self._pause()
+            self.delete_message(channel_id, message_id)
+
         message.edit = AsyncMock(side_effect=edit)
+        message.delete = AsyncMock(side_effect=delete)
         return message
 
     # --- guilds, users, the bot ---------------------------------------------------------------
@@ -357,6 +454,13 @@ class FakeDiscord:
             interaction.command.qualified_name = command
         interaction.response = self._response(defer_error)
         interaction.followup = self._followup(interaction, channel_id, list(followup_errors))
+
+        async def edit_original_response(**kwargs: Any) -> Mock:
+            self.calls.append("edit_original")
+            self._record("original-edit", channel_id, kwargs)
+            return self.message(channel_id)
+
+        interaction.edit_original_response = AsyncMock(side_effect=edit_original_response)
         return interaction
 
     def _response(self, defer_error: BaseException | None) -> Mock:
@@ -375,8 +479,20 @@ class FakeDiscord:
             done[0] = True
             self._record("response", None, {"content": content, **kwargs})
 
+        async def edit_message(**kwargs: Any) -> None:
+            self.calls.append("edit_message")
+            done[0] = True
+            self._record("response-edit", None, kwargs)
+
+        async def send_modal(modal: discord.ui.Modal) -> None:
+            self.calls.append("modal")
+            done[0] = True
+            self.modals.append(modal)
+
         response.defer = AsyncMock(side_effect=defer)
         response.send_message = AsyncMock(side_effect=send_message)
+        response.edit_message = AsyncMock(side_effect=edit_message)
+        response.send_modal = AsyncMock(side_effect=send_modal)
         response.is_done = Mock(side_effect=lambda: done[0])
         return response
 
@@ -425,17 +541,70 @@ class FakeDiscord:
 # The CDN
 
 
+LINK_LIFETIME_SECONDS = 24 * 3600
+
+
 class FakeCdn:
     """A loopback aiohttp server serving uploads at signed-looking URLs, like Discord's CDN
-    (``?ex=..&is=..&hm=<signature>``). Requests are logged to ``calls`` as "cdn:<filename>"."""
+    (``?ex=..&is=..&hm=<signature>``). Requests are logged to ``calls`` as "cdn:<filename>".
+
+    Uploads (``add``) are served as long as the test likes. Kept files (``host``: what the bot
+    posts, members' messages) are served only through links from ``signed_url``, which expire a
+    day later on the CDN's clock (``advance`` moves it), as Discord's do."""
 
     def __init__(self, calls: list[str] | None = None) -> None:
         self.calls = calls if calls is not None else []
         self.signature = secrets.token_hex(16)
         self._files: dict[str, bytes] = {}
         self._status: dict[str, int] = {}
+        self._kept: set[str] = set()
+        self._secret = secrets.token_bytes(16)
+        self._offset = 0.0
         self._runner: web.AppRunner | None = None
         self._origin: str | None = None
+
+    # --- the clock and signed links -----------------------------------------------------------
+    def now(self) -> float:
+        return time.time() + self._offset
+
+    def advance(self, seconds: float) -> None:
+        """Move the CDN's clock: links signed more than a day before stop working."""
+        self._offset += seconds
+
+    def host(self, data: bytes) -> str:
+        """Keep `data`; returns its key (served through `signed_url` links only)."""
+        key = secrets.token_hex(6)
+        self._files[key] = data
+        self._status[key] = 200
+        self._kept.add(key)
+        return key
+
+    def signed_url(self, key: str, filename: str) -> str:
+        issued = int(self.now())
+        expires = issued + LINK_LIFETIME_SECONDS
+        return (
+            f"{self.origin}/attachments/{key}/{filename}"
+            f"?ex={expires:x}&is={issued:x}&hm={self._sign(key, expires)}&"
+        )
+
+    def _sign(self, key: str, expires: int) -> str:
+        return hmac.new(self._secret, f"{key}:{expires}".encode(), hashlib.sha256).hexdigest()
+
+    def link_works(self, url: str) -> bool:
+        """Whether the CDN would serve this link now (without logging a download)."""
+        parsed = yarl.URL(url)
+        key = parsed.path.split("/")[2]
+        return key in self._files and self._valid(key, parsed.query)
+
+    def _valid(self, key: str, query: Any) -> bool:
+        if key not in self._kept:
+            return True
+        try:
+            expires = int(query.get("ex", ""), 16)
+        except ValueError:
+            return False
+        signed = hmac.compare_digest(query.get("hm", ""), self._sign(key, expires))
+        return signed and expires > self.now()
 
     async def start(self) -> None:
         app = web.Application()
@@ -477,8 +646,8 @@ class FakeCdn:
         name = request.match_info["name"]
         self.calls.append(f"cdn:{name}")
         key = request.match_info["key"]
-        if key not in self._files:
-            return web.Response(status=404)
+        if key not in self._files or not self._valid(key, request.query):
+            return web.Response(status=404, text="This content is no longer available.")
         status = self._status[key]
         if status != 200:
             return web.Response(status=status, text="gone")
@@ -513,6 +682,8 @@ class Harness:
     bot: Mock
     notifier: DiscordNotifier
     cog: AnimateCog
+    motion_cog: MotionCog
+    menu: AnimateMenu
 
     def interaction(
         self,
@@ -539,18 +710,54 @@ class Harness:
         self,
         interaction: Mock,
         image: Mock,
-        video: Mock,
+        video: Mock | None = None,
         orientation: str = "image",
         mode: str = "std",
         prompt: str | None = None,
+        *,
+        motion: str | None = None,
     ) -> None:
         """Invoke /animate as the command tree does: an exception goes to the tree's handler,
         wrapped in CommandInvokeError."""
-        command = self.cog.animate
-        try:
-            await command.callback(self.cog, interaction, image, video, orientation, mode, prompt)
-        except Exception as exc:  # noqa: BLE001 - mirrors discord.py's tree
-            await on_app_command_error(interaction, app_commands.CommandInvokeError(command, exc))
+        await invoke(
+            self.cog.animate,
+            interaction,
+            image=image,
+            orientation=orientation,
+            video=video,
+            motion=motion,
+            mode=mode,
+            prompt=prompt,
+        )
+
+    async def motion(self, subcommand: str, interaction: Mock, /, **options: Any) -> None:
+        """Invoke `/motion <subcommand>` (add, remove, list) as the command tree does."""
+        group = self.motion_cog.app_command
+        assert group is not None
+        command = group.get_command(subcommand)
+        assert isinstance(command, app_commands.Command)
+        await invoke(command, interaction, **options)
+
+    async def add_motion(
+        self, name: str, clip: Path, *, user_id: int = 900, manage_guild: bool = True, **kw: Any
+    ) -> None:
+        """`/motion add` by a member with Manage Server (by default) in guild 10, channel 100."""
+        interaction = self.interaction(user_id, manage_guild=manage_guild, command="motion add")
+        await self.motion("add", interaction, name=name, video=self.upload(clip), **kw)
+
+
+async def invoke(
+    command: app_commands.Command[Any, ..., Any], interaction: Mock, **kw: Any
+) -> None:
+    """Call a command's callback on what it is bound to, as discord.py's tree does: an exception
+    goes to the tree's error handler, wrapped in CommandInvokeError."""
+    try:
+        if command.binding is None:
+            await command.callback(interaction, **kw)  # type: ignore[call-arg]
+        else:
+            await command.callback(command.binding, interaction, **kw)  # type: ignore[call-arg]
+    except Exception as exc:  # noqa: BLE001 - mirrors discord.py's tree
+        await on_app_command_error(interaction, app_commands.CommandInvokeError(command, exc))
 
 
 PRODUCTION: Any = object()  # build_harness(publish_image=...): keep what setup() wired
@@ -569,12 +776,16 @@ async def build_harness(
     """Wire the Discord layer around real services. `settings` must allow `cdn.origin`."""
     world = world or FakeDiscord()
     cdn.calls = world.calls  # downloads join the one ordered log
+    world.cdn = cdn  # what the bot posts is kept there, behind expiring links
     bot = world.bot(owner_ids=owner_ids)
     # The same builder and the same extension setup() as production (bot.py).
     services, notifier = compose_engine(bot, settings, db, session)
     bot.services, bot.notifier, bot.messages, bot.settings = services, notifier, notifier, settings
     await animate_extension.setup(bot)
-    (cog,) = [call.args[0] for call in bot.add_cog.await_args_list]
+    await motions_extension.setup(bot)
+    cogs = [call.args[0] for call in bot.add_cog.await_args_list]
+    [cog] = [c for c in cogs if isinstance(c, AnimateCog)]
+    [motion_cog] = [c for c in cogs if isinstance(c, MotionCog)]
     if publish_image is not PRODUCTION:  # a test's own publisher, or None for none at all
         cog = AnimateCog(
             settings=settings,
@@ -584,8 +795,21 @@ async def build_harness(
             messages=notifier,
             is_owner=bot.is_owner,
             publish_image=publish_image,
+            motions=services.motions,
         )
-    return Harness(world, cdn, settings, services, bot, notifier, cog)
+    # As cogs.animate_menu's setup() builds it (it finds the cog through the real bot).
+    menu = AnimateMenu(cog, services.motions, MessageLinks(bot))
+    return Harness(
+        world=world,
+        cdn=cdn,
+        settings=settings,
+        services=services,
+        bot=bot,
+        notifier=notifier,
+        cog=cog,
+        motion_cog=motion_cog,
+        menu=menu,
+    )
 
 
 async def add_job(h: Harness, **overrides: Any) -> Job:
@@ -608,3 +832,15 @@ async def move_job(h: Harness, job: Job, state: JobState, **values: Any) -> Job:
     moved = await repo.get(job.id)
     assert moved is not None
     return moved
+
+
+def _content_type(filename: str) -> str | None:
+    suffix = filename.rsplit(".", 1)[-1].lower()
+    return {
+        "png": "image/png",
+        "jpg": "image/jpeg",
+        "jpeg": "image/jpeg",
+        "webp": "image/webp",
+        "mp4": "video/mp4",
+        "mov": "video/quicktime",
+    }.get(suffix)
