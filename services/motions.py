@@ -285,4 +285,4 @@ def describe(motion: Motion) -> str:
 
 
 def _roles(role_ids: list[int]) -> str:
-    return ", ".join(f"<@&{r}>" for r in role_ids) if role_ids else "none"
+    return ", ".join(f"role:{r}" for r in role_ids) if role_ids else "none"

@@ -1,4 +1,4 @@
-"""The engine speaks no Discord: services/, db/ and domain.py return values (times, limits,
+"""The engine speaks no Discord: services/, db/ and domain/ return values (times, limits,
 reasons) and the Discord layer (cogs/) words them. This scans the engine's string literals for
 Discord markup and command or button names, so that it stays true.
 
@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-ENGINE = [ROOT / "domain.py", *sorted((ROOT / "services").rglob("*.py"))]
+ENGINE = [*sorted((ROOT / "domain").rglob("*.py")), *sorted((ROOT / "services").rglob("*.py"))]
 ENGINE += sorted((ROOT / "db").rglob("*.py"))
 
 COMMANDS = ("animate", "animate-admin", "animate-owner", "quota", "jobs", "help")
@@ -60,7 +60,7 @@ def discord_text(source: str) -> list[tuple[int, str, str]]:
 
 def test_the_engine_is_scanned() -> None:
     names = {path.relative_to(ROOT).as_posix() for path in ENGINE}
-    assert {"services/quota.py", "services/jobs.py", "db/jobs.py", "domain.py"} <= names
+    assert {"services/quota.py", "services/jobs.py", "db/jobs.py", "domain/__init__.py"} <= names
 
 
 @pytest.mark.parametrize("path", ENGINE, ids=lambda p: p.relative_to(ROOT).as_posix())
