@@ -161,9 +161,11 @@ def generating_card(job: Job, eta_seconds: float | None, now: float) -> StatusCa
     return StatusCard("generating", embed, eta_at=eta_at)
 
 
-def done_card(job: Job, result_url: str | None) -> StatusCard:
+def done_card(job: Job, result_url: str | None, charged: float | None = None) -> StatusCard:
     where = f"[Open the clip]({result_url})" if result_url else "The clip was posted."
     description = f"{mention(job.user_id)}'s animation is ready. {where}"
+    if charged is not None:
+        description += "\n" + charged_text(job, charged)
     return StatusCard("done", _base_embed(job, "✅ Done", COLOUR_DONE, description))
 
 
@@ -176,6 +178,18 @@ def cancelled_card(job: Job, by_user_id: int | None = None) -> StatusCard:
     who = "" if by_user_id in (None, job.user_id) else f" by {mention(by_user_id or 0)}"
     description = f"Cancelled{who}. Nothing was charged."
     return StatusCard("cancelled", _base_embed(job, "🚫 Cancelled", COLOUR_CANCELLED, description))
+
+
+def charged_text(job: Job, charged: float) -> str:
+    """What a finished job cost: the clip's real length, never more than was reserved."""
+    if charged <= 0:
+        return "Nothing was charged."
+    if charged < job.cost_seconds:
+        return (
+            f"Charged {seconds_text(charged)} of quota: the clip came out shorter than the "
+            f"{seconds_text(job.cost_seconds)} reserved."
+        )
+    return f"Charged {seconds_text(charged)} of quota."
 
 
 def charge_text(charged: bool) -> str:

@@ -66,12 +66,15 @@ async def test_interaction_to_clip_posted_as_a_file(
     assert clip.mentions_users == [USER] and clip.file_size == len(result_clip)
     assert clip.custom_ids == [f"job:retry:{job.id}", f"job:other:{job.id}"]
     assert (done.delivery, done.result_message_id) == ("file", clip.message_id)
-    assert done.charged_seconds == done.cost_seconds == 8.0
+    # The 4 s reference reserved 8 s (pro); the clip that arrived is 3 s long: 6 s charged.
+    assert done.cost_seconds == 8.0 and done.charged_seconds == 6.0
 
     titles = [e.embed.title for e in h.world.edits_of(status.message_id) if e.embed]
     assert titles[0] == "⚙️ Generating" and titles[-1] == "✅ Done"
+    final = h.world.edits_of(status.message_id)[-1].embed
+    assert final is not None and "Charged 6 s of quota" in (final.description or "")
     usage = await h.services.quota.usage(Requester(USER, GUILD))
-    assert usage.used_today == 8.0 and usage.active_jobs == 0
+    assert usage.used_today == 6.0 and usage.active_jobs == 0
 
 
 async def test_round_trip_when_the_channel_refuses_falls_back_to_the_interaction(

@@ -14,6 +14,7 @@ from typing import Any
 from db.jobs import JobChanges, JobsRepository
 from domain import FailureCode, Job, JobState
 from services.alerts import AlertService
+from services.charges import charge_for
 from services.notifier import Notifier, StatusPosted
 from services.runner.outcomes import (
     Accepted,
@@ -149,18 +150,31 @@ class JobRecorder:
     # --- deliver --------------------------------------------------------------------------------
     async def delivered(self, job: Job, outcome: Delivered) -> None:
         receipt = outcome.receipt
-        # The user is charged only for a clip that reached them.
+        # The user is charged only for a clip that reached them, and only for what arrived.
+        charged = charge_for(
+            job,
+            outcome.clip_seconds,
+            self._settings.pro_cost_multiplier,
+            delivered=receipt.delivered,
+        )
         await self._jobs.transition(
             job.id,
             JobState.DELIVERING,
             JobState.SUCCEEDED,
             self._clock(),
-            charged_seconds=job.cost_seconds if receipt.delivered else 0.0,
+            charged_seconds=charged,
             delivery=receipt.method,
             result_message_id=receipt.message_id,
             next_attempt_at=None,
         )
-        log.info("job %d: succeeded, delivered by %s", job.id, receipt.method)
+        log.info(
+            "job %d: succeeded, delivered by %s; clip %s s, charged %g s of %g s reserved",
+            job.id,
+            receipt.method,
+            "unknown" if outcome.clip_seconds is None else f"{outcome.clip_seconds:.2f}",
+            charged,
+            job.cost_seconds,
+        )
 
     async def deliver_later(self, job: Job, outcome: DeliverLater) -> None:
         await self._jobs.update(
