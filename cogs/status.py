@@ -13,7 +13,9 @@ from dataclasses import dataclass
 
 import discord
 
+from cogs.coaching_text import coaching_words
 from domain import FailureCode, Job, JobState
+from services.coaching import advice_for
 from services.media import (
     IMAGE_MAX_ASPECT,
     IMAGE_MAX_BYTES,
@@ -252,6 +254,9 @@ _FAILURE_WORDS = {
 def failure_words(job: Job) -> str:
     """Why a failed job failed, in words a member can act on (from its code and detail)."""
     code, detail = job.failure_code, job.failure_reason
+    advice = advice_for(code, detail)
+    if advice is not None:  # a known input problem: coach, without the provider's raw words
+        return coaching_words(code, advice)
     if code is FailureCode.INPUT:
         return f"ModelsLab refused the inputs: {detail or 'no reason given'}"
     if code is FailureCode.PROVIDER_FAILED:
@@ -268,9 +273,11 @@ def failure_words(job: Job) -> str:
 
 def failure_text(job: Job, reason: str, charged: bool) -> str:
     """The new message that tells the user their job failed."""
+    # The same inputs would fail the same way: coached failures do not offer Retry.
+    again = "" if advice_for(job.failure_code, job.failure_reason) else " Press Retry to try again."
     return (
         f"{mention(job.user_id)} job #{job.id} didn't work out.\n{shorten(reason, 600)}\n"
-        f"{charge_text(charged)} Press Retry to try again."
+        f"{charge_text(charged)}{again}"
     )
 
 

@@ -100,9 +100,9 @@ def test_done_card_says_what_was_charged() -> None:
 
 
 async def test_a_short_clip_is_charged_its_own_length(
-    make_engine,
+    make_engine,  # noqa: F811
     fake: FakeModelsLab,
-    tmp_path: Path,  # noqa: F811
+    tmp_path: Path,
 ) -> None:
     fake.set_clip(make_video(tmp_path / "short.mp4", seconds=3, fps=4).read_bytes())
     engine: Engine = await make_engine()
@@ -115,9 +115,9 @@ async def test_a_short_clip_is_charged_its_own_length(
 
 
 async def test_a_short_pro_clip_is_charged_its_length_times_the_multiplier(
-    make_engine,
+    make_engine,  # noqa: F811
     fake: FakeModelsLab,
-    tmp_path: Path,  # noqa: F811
+    tmp_path: Path,
 ) -> None:
     fake.set_clip(make_video(tmp_path / "short.mp4", seconds=3, fps=4).read_bytes())
     engine: Engine = await make_engine(pro_cost_multiplier=2.0)

@@ -114,7 +114,9 @@ async def test_round_trip_failure_is_told_and_not_charged(
     done = await until_finished(h, job.id)
     assert done.state is JobState.FAILED and done.charged_seconds == 0
     [notice] = [s for s in h.world.sent_in(CHANNEL) if s.embed is None]
-    assert "No person detected" in (notice.content or "")
+    # A known input problem is coached in plain words; the provider's words stay in the log.
+    assert "whole body" in (notice.content or "")
+    assert "No person detected" not in (notice.content or "")
     assert "Nothing was charged." in (notice.content or "")
     usage = await h.services.quota.usage(Requester(USER, GUILD))
     assert usage.used_today == 0

@@ -15,6 +15,7 @@ from db.jobs import JobChanges, JobsRepository
 from domain import FailureCode, Job, JobState
 from services.alerts import AlertService
 from services.charges import charge_for
+from services.coaching import advice_for
 from services.notifier import Notifier, StatusPosted
 from services.runner.outcomes import (
     Accepted,
@@ -198,7 +199,14 @@ class JobRecorder:
         )
         if not moved:
             return
-        log.info("job %d: failed (%s)", job.id, outcome.code)
+        # The provider's raw words go to the log; members see coaching (services/coaching.py).
+        log.info(
+            "job %d: failed (%s; advice %s): %s",
+            job.id,
+            outcome.code,
+            advice_for(outcome.code, outcome.detail),
+            outcome.detail,
+        )
         if outcome.code is FailureCode.SUBMIT_OUTCOME_UNKNOWN:
             log.warning("job %d: submit outcome unknown; failed without resubmitting", job.id)
             await self._alerts.raise_alert(
