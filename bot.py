@@ -31,6 +31,7 @@ EXTENSIONS = (
     "cogs.errors",
     "cogs.animate",
     "cogs.buttons",
+    "cogs.side_by_side",
     "cogs.user_commands",
     "cogs.admin",
     "cogs.owner",

@@ -18,6 +18,7 @@ from services.modelslab import ModelsLabClient
 from services.notifier import Notifier
 from services.quota import QuotaService
 from services.runner import Runner
+from services.side_by_side_service import SideBySideService
 from services.stats import StatsService
 from settings import Settings
 
@@ -37,6 +38,7 @@ class Services:
     alerts: AlertService
     controls: ControlService
     stats: StatsService
+    side_by_side: SideBySideService
 
 
 def build_services(
@@ -93,4 +95,5 @@ def build_services(
         alerts=alerts,
         controls=ControlService(db, settings, clock=clock),
         stats=StatsService(db, clock=clock),
+        side_by_side=SideBySideService(db, settings, clock=clock),
     )

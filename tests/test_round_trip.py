@@ -64,7 +64,7 @@ async def test_interaction_to_clip_posted_as_a_file(
     [clip] = [s for s in h.world.sent_in(CHANNEL) if s.file_name]
     assert clip.content is not None and clip.content.startswith(f"<@{USER}> your animation")
     assert clip.mentions_users == [USER] and clip.file_size == len(result_clip)
-    assert clip.custom_ids == [f"job:retry:{job.id}", f"job:other:{job.id}"]
+    assert clip.custom_ids == [f"job:retry:{job.id}", f"job:other:{job.id}", f"job:sbs:{job.id}"]
     assert (done.delivery, done.result_message_id) == ("file", clip.message_id)
     # The 4 s reference reserved 8 s (pro); the clip that arrived is 3 s long: 6 s charged.
     assert done.cost_seconds == 8.0 and done.charged_seconds == 6.0
