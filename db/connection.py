@@ -151,6 +151,11 @@ async def open_database(path: Path) -> Database:
 
 
 async def _migrate(db: Database) -> None:
+    """Apply every migration not applied yet, in number order. Numbers may have gaps, and a
+    lower-numbered file that arrives later (branches merged in another order: 0005 applied
+    before 0003 and 0004 existed) is still applied: applied numbers are recorded in
+    `schema_migrations`. A database from before that table counts everything up to its
+    `user_version` as applied. `user_version` stays the highest number applied."""
     migrations = available_migrations()
     latest = migrations[-1][0] if migrations else 0
     current = await db.schema_version()
@@ -159,15 +164,29 @@ async def _migrate(db: Database) -> None:
             f"{db.path} has schema version {current}, newer than this code knows ({latest}); "
             "run a newer version of the bot or restore a matching backup"
         )
-    pending = [(n, p) for n, p in migrations if n > current]
-    if not pending:
+    tracked = await db.fetchval(
+        "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'"
+    )
+    if tracked:
+        applied = {int(r[0]) for r in await db.fetchall("SELECT number FROM schema_migrations")}
+    else:
+        applied = {n for n, _ in migrations if n <= current}
+    pending = [(n, p) for n, p in migrations if n not in applied]
+    if tracked and not pending:
         return
     # executescript cannot run inside our own BEGIN; each script is wrapped so that all pending
     # migrations and the version bump commit together or not at all.
-    script = "BEGIN IMMEDIATE;\n"
+    script = (
+        "BEGIN IMMEDIATE;\n"
+        "CREATE TABLE IF NOT EXISTS schema_migrations (number INTEGER PRIMARY KEY);\n"
+    )
+    for number in sorted(applied):
+        script += f"INSERT OR IGNORE INTO schema_migrations VALUES ({int(number)});\n"  # noqa: S608
     for number, path in pending:
-        script += path.read_text(encoding="utf-8") + f"\nPRAGMA user_version = {number};\n"
-    script += "COMMIT;"
+        script += path.read_text(encoding="utf-8")
+        script += f"\nINSERT INTO schema_migrations (number) VALUES ({number});\n"
+    version = max([current, *(n for n, _ in pending)])
+    script += f"PRAGMA user_version = {version};\nCOMMIT;"
     async with db._lock:
         try:
             await db._conn.executescript(script)
@@ -175,4 +194,10 @@ async def _migrate(db: Database) -> None:
             if db._conn.in_transaction:
                 await db._conn.execute("ROLLBACK")
             raise
-    log.info("database migrated from version %d to %d", current, pending[-1][0])
+    if pending:
+        log.info(
+            "database migrated from version %d to %d (applied %s)",
+            current,
+            version,
+            ", ".join(f"{n:04d}" for n, _ in pending),
+        )
