@@ -23,6 +23,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from cogs.fix_offer import FixOffers
 from cogs.requester import IsOwner, requester_from
 from cogs.status import receipt_text
 from domain import Job, Mode, Orientation
@@ -78,6 +79,10 @@ _FIXES = {
     "image": "Save it as a JPG or make it smaller.",
     "video": "Compress or trim it.",
 }
+
+
+class FixOffered(Exception):
+    """The inputs can be repaired: a one-tap fix was offered instead (cogs/fix_offer.py)."""
 
 
 class InputDownloadError(DownloadError):
@@ -160,7 +165,9 @@ class AnimateCog(commands.Cog):
         messages: JobMessages,
         is_owner: IsOwner | None = None,
         publish_image: PublishImage | None = None,
+        fixes: FixOffers | None = None,
     ) -> None:
+        self._fixes = fixes
         self._settings = settings
         self._session = session
         self._allowlist = allowlist
@@ -197,7 +204,10 @@ class AnimateCog(commands.Cog):
         # The first await: Discord allows 3 s to answer, and nothing below is that fast for sure.
         await interaction.response.defer(ephemeral=True, thinking=True)
         request = AnimateRequest(image, video, Orientation(orientation), Mode(mode), prompt or "")
-        job = await self.start_job(interaction, request)
+        try:
+            job = await self.start_job(interaction, request)
+        except FixOffered:
+            return  # the offer is the reply
         position = await self._jobs.queue_position(job.id)
         await interaction.followup.send(
             receipt_text(job, position, self._messages.status_url(job)), ephemeral=True
@@ -213,6 +223,11 @@ class AnimateCog(commands.Cog):
         # cancellation cannot interrupt it; it is two files.
         try:
             inputs = await self._prepare_inputs(folder, request, prompt)
+        except MediaLimitError as exc:
+            if await self._offer_fix(interaction, folder, request, prompt):
+                raise FixOffered from exc  # the folder now belongs to the offer
+            _remove_folder(folder)
+            raise
         except BaseException:
             _remove_folder(folder)
             raise
@@ -233,6 +248,16 @@ class AnimateCog(commands.Cog):
             job.video_seconds,
         )
         return job
+
+    async def _offer_fix(
+        self, interaction: discord.Interaction, folder: Path, request: AnimateRequest, prompt: str
+    ) -> bool:
+        if self._fixes is None:
+            return False
+        urls = (request.image.url, request.video.url)
+        return await self._fixes.offer(
+            interaction, folder, urls, request.orientation, request.mode, prompt
+        )
 
     async def _prepare_inputs(
         self, folder: Path, request: AnimateRequest, prompt: str
@@ -322,5 +347,12 @@ async def setup(bot: AppBot) -> None:
             messages=bot.messages,
             is_owner=bot.is_owner,
             publish_image=modelslab_publisher(services.client),
+            fixes=FixOffers(
+                settings=services.settings,
+                jobs=services.jobs,
+                is_owner=bot.is_owner,
+                remember=bot.messages.remember_interaction,
+                status_url=bot.messages.status_url,
+            ),
         )
     )
