@@ -189,6 +189,8 @@ class FixOffers:
         try:
             text = await self._carry_out(interaction, offer, remedy)
         except Exception as exc:  # noqa: BLE001 - boundary: handle_error words or logs it
+            if "job_id" not in interaction.extras:  # nothing queued: the files are not kept
+                await asyncio.to_thread(shutil.rmtree, offer.folder, True)
             await handle_error(interaction, exc)
             return
         await reply_ephemeral(interaction, text)

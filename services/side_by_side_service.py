@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 
 # Aim a little under the limit: the limit counts the whole attachment.
 TARGET_SHARE = 0.95
+# Encoding is CPU work in threads: a burst of presses is served a few at a time.
+MAX_AT_ONCE = 2
 
 
 class SideBySideRefusal(enum.StrEnum):
@@ -51,6 +53,7 @@ class SideBySideService:
         self._jobs = JobsRepository(db)
         self._settings = settings
         self._clock = clock
+        self._slots = asyncio.Semaphore(MAX_AT_ONCE)
 
     async def make(self, job_id: int, user_id: int, max_bytes: int) -> SideBySideVideo:
         """Make the side-by-side video of a delivered clip for its owner, at most `max_bytes`.
@@ -74,7 +77,8 @@ class SideBySideService:
         dest = clip.with_name(f"side-by-side-{job.id}.mp4")
         target = int(max_bytes * TARGET_SHARE)
         try:
-            made = await asyncio.to_thread(make_side_by_side, reference, clip, dest, target)
+            async with self._slots:
+                made = await asyncio.to_thread(make_side_by_side, reference, clip, dest, target)
         except ValueError as exc:
             log.warning("job %d: side by side not made (%s)", job.id, exc)
             await self._jobs.release_side_by_side(job.id)

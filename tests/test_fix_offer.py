@@ -3,7 +3,9 @@ press, and requests that cannot be repaired."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from cogs.fix_offer import FixOfferView
 from domain import JobState, Orientation
@@ -102,3 +104,14 @@ async def test_an_unrepairable_problem_is_refused_as_before(
     await h.animate(h.interaction(OWNER), image, video)
     assert "Your image is 200×200 px" in last_reply(h)
     assert not h.cog._fixes.views  # type: ignore[union-attr]
+
+
+async def test_a_refused_press_queues_nothing_and_keeps_no_files(
+    make_harness: Callable[..., Any], tmp_path: Path
+) -> None:
+    h = await make_harness(quota_daily_seconds=5)
+    view = await offer_for_a_long_video(h, tmp_path)
+    await view.press(h.interaction(OWNER, command=None), 0)  # 10 s over a 5 s daily limit
+    assert await h.services.jobs.recent(OWNER) == []
+    assert "Something went wrong" not in last_reply(h)
+    assert not view.offer.folder.exists()  # noqa: ASYNC240 - a check in a test
