@@ -34,6 +34,7 @@ EXTENSIONS = (
     "cogs.animate_menu",
     "cogs.motions",
     "cogs.buttons",
+    "cogs.side_by_side",
     "cogs.user_commands",
     "cogs.admin",
     "cogs.owner",

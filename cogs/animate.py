@@ -27,6 +27,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from cogs.fix_offer import FixOffers
 from cogs.motion_text import motion_label
 from cogs.requester import IsOwner, requester_from
 from cogs.status import receipt_text
@@ -99,6 +100,10 @@ class ChooseOneVideoError(MediaError):
             "library): one of the two."
         )
         super().__init__(text, "video")
+
+
+class FixOffered(Exception):
+    """The inputs can be repaired: a one-tap fix was offered instead (cogs/fix_offer.py)."""
 
 
 class InputDownloadError(DownloadError):
@@ -224,8 +229,10 @@ class AnimateCog(commands.Cog):
         is_owner: IsOwner | None = None,
         publish_image: PublishImage | None = None,
         motions: MotionService | None = None,
+        fixes: FixOffers | None = None,
     ) -> None:
         self._motions = motions
+        self._fixes = fixes
         self._settings = settings
         self._session = session
         self._allowlist = allowlist
@@ -266,7 +273,10 @@ class AnimateCog(commands.Cog):
         request = AnimateRequest(
             image, video, Orientation(orientation), Mode(mode), prompt or "", motion=motion
         )
-        await self.start_and_confirm(interaction, request)
+        try:
+            await self.start_and_confirm(interaction, request, offer_fixes=True)
+        except FixOffered:
+            return  # the offer is the reply
 
     @animate.autocomplete("motion")
     async def motion_autocomplete(
@@ -279,17 +289,28 @@ class AnimateCog(commands.Cog):
         return [app_commands.Choice(name=motion_label(m), value=f"#{m.id}") for m in found]
 
     async def start_and_confirm(
-        self, interaction: discord.Interaction, request: AnimateRequest
+        self,
+        interaction: discord.Interaction,
+        request: AnimateRequest,
+        *,
+        offer_fixes: bool = False,
     ) -> Job:
-        """Queue the job, then answer privately with the receipt (interaction already deferred)."""
-        job = await self.start_job(interaction, request)
+        """Queue the job, then answer privately with the receipt (interaction already deferred).
+        With `offer_fixes`, repairable inputs raise FixOffered after offering a one-tap fix."""
+        job = await self.start_job(interaction, request, offer_fixes=offer_fixes)
         position = await self._jobs.queue_position(job.id)
         await interaction.followup.send(
             receipt_text(job, position, self._messages.status_url(job)), ephemeral=True
         )
         return job
 
-    async def start_job(self, interaction: discord.Interaction, request: AnimateRequest) -> Job:
+    async def start_job(
+        self,
+        interaction: discord.Interaction,
+        request: AnimateRequest,
+        *,
+        offer_fixes: bool = False,
+    ) -> Job:
         """Check everything, then queue the job. Raises the domain errors the handler reports."""
         prompt = clean_prompt(request.prompt)
         check_one_video(request)
@@ -301,6 +322,12 @@ class AnimateCog(commands.Cog):
         # cancellation cannot interrupt it; it is two files.
         try:
             inputs = await self._prepare_inputs(folder, request, prompt, picked)
+        except MediaLimitError as exc:
+            fixable = offer_fixes and picked is None
+            if fixable and await self._offer_fix(interaction, folder, request, prompt):
+                raise FixOffered from exc  # the folder now belongs to the offer
+            _remove_folder(folder)
+            raise
         except BaseException:
             _remove_folder(folder)
             raise
@@ -333,6 +360,18 @@ class AnimateCog(commands.Cog):
         motion = await self._motions.resolve(guild_id, request.motion)
         check_fits(motion, request.orientation)
         return PickedMotion(motion, await self._motions.fresh_url(motion))
+
+    async def _offer_fix(
+        self, interaction: discord.Interaction, folder: Path, request: AnimateRequest, prompt: str
+    ) -> bool:
+        if self._fixes is None:
+            return False
+        if request.video is None:
+            return False  # a library motion: only uploads are repaired
+        urls = (request.image.url, request.video.url)
+        return await self._fixes.offer(
+            interaction, folder, urls, request.orientation, request.mode, prompt
+        )
 
     async def _prepare_inputs(
         self, folder: Path, request: AnimateRequest, prompt: str, picked: PickedMotion | None
@@ -430,5 +469,12 @@ async def setup(bot: AppBot) -> None:
         is_owner=bot.is_owner,
         publish_image=modelslab_publisher(services.client),
         motions=services.motions,
+        fixes=FixOffers(
+            settings=services.settings,
+            jobs=services.jobs,
+            is_owner=bot.is_owner,
+            remember=bot.messages.remember_interaction,
+            status_url=bot.messages.status_url,
+        ),
     )
     await bot.add_cog(cog)

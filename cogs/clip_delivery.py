@@ -19,6 +19,7 @@ import discord
 from cogs.buttons import job_view
 from cogs.clip_fit import ClipFitter
 from cogs.routes import Route, RouteClosed, Routes, TooLarge, describe, message_kwargs
+from cogs.side_by_side import SideBySideButton
 from cogs.status import clip_text, failure_text, link_expiry
 from cogs.status_board import STATUS_TROUBLE
 from domain import DeliveryRoute, Job, JobState
@@ -103,5 +104,9 @@ class ClipDelivery:
 
 def view_after(job: Job) -> discord.ui.View | None:
     """Buttons for the message that ends a job (Retry, other mode). The job passed in is still
-    `delivering`, so build the view of its finished self."""
-    return job_view(replace(job, state=JobState.SUCCEEDED))
+    `delivering`, so build the view of its finished self. A clip the bot keeps a copy of also
+    gets "Side by side" (cogs/side_by_side.py)."""
+    view = job_view(replace(job, state=JobState.SUCCEEDED))
+    if view is not None and job.result_path:
+        view.add_item(SideBySideButton(job.id))
+    return view

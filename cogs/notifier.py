@@ -83,7 +83,8 @@ class DiscordNotifier:
             return DeliveryReceipt(job.delivery, job.result_message_id)
         receipt, message = await self._delivery.deliver(job, clip)
         result_url = getattr(message, "jump_url", None) if message is not None else None
-        await self._board.show(job, done_card(job, result_url))
+        charged = clip.charge_seconds if receipt.delivered else 0.0
+        await self._board.show(job, done_card(job, result_url, charged))
         self._forget(job.id)
         log.info("job %d: clip delivered by %s", job.id, receipt.method)
         return receipt

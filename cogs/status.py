@@ -13,8 +13,10 @@ from dataclasses import dataclass
 
 import discord
 
+from cogs.coaching_text import coaching_words
 from cogs.motion_text import input_gone_words
 from domain import FailureCode, Job, JobState
+from services.coaching import advice_for
 from services.media import (
     IMAGE_MAX_ASPECT,
     IMAGE_MAX_BYTES,
@@ -162,9 +164,11 @@ def generating_card(job: Job, eta_seconds: float | None, now: float) -> StatusCa
     return StatusCard("generating", embed, eta_at=eta_at)
 
 
-def done_card(job: Job, result_url: str | None) -> StatusCard:
+def done_card(job: Job, result_url: str | None, charged: float | None = None) -> StatusCard:
     where = f"[Open the clip]({result_url})" if result_url else "The clip was posted."
     description = f"{mention(job.user_id)}'s animation is ready. {where}"
+    if charged is not None:
+        description += "\n" + charged_text(job, charged)
     return StatusCard("done", _base_embed(job, "✅ Done", COLOUR_DONE, description))
 
 
@@ -177,6 +181,18 @@ def cancelled_card(job: Job, by_user_id: int | None = None) -> StatusCard:
     who = "" if by_user_id in (None, job.user_id) else f" by {mention(by_user_id or 0)}"
     description = f"Cancelled{who}. Nothing was charged."
     return StatusCard("cancelled", _base_embed(job, "🚫 Cancelled", COLOUR_CANCELLED, description))
+
+
+def charged_text(job: Job, charged: float) -> str:
+    """What a finished job cost: the clip's real length, never more than was reserved."""
+    if charged <= 0:
+        return "Nothing was charged."
+    if charged < job.cost_seconds:
+        return (
+            f"Charged {seconds_text(charged)} of quota: the clip came out shorter than the "
+            f"{seconds_text(job.cost_seconds)} reserved."
+        )
+    return f"Charged {seconds_text(charged)} of quota."
 
 
 def charge_text(charged: bool) -> str:
@@ -239,6 +255,9 @@ _FAILURE_WORDS = {
 def failure_words(job: Job) -> str:
     """Why a failed job failed, in words a member can act on (from its code and detail)."""
     code, detail = job.failure_code, job.failure_reason
+    advice = advice_for(code, detail)
+    if advice is not None:  # a known input problem: coach, without the provider's raw words
+        return coaching_words(code, advice)
     if code is FailureCode.INPUT:
         return f"ModelsLab refused the inputs: {detail or 'no reason given'}"
     if code is FailureCode.INPUT_GONE:
@@ -257,9 +276,11 @@ def failure_words(job: Job) -> str:
 
 def failure_text(job: Job, reason: str, charged: bool) -> str:
     """The new message that tells the user their job failed."""
+    # The same inputs would fail the same way: coached failures do not offer Retry.
+    again = "" if advice_for(job.failure_code, job.failure_reason) else " Press Retry to try again."
     return (
         f"{mention(job.user_id)} job #{job.id} didn't work out.\n{shorten(reason, 600)}\n"
-        f"{charge_text(charged)} Press Retry to try again."
+        f"{charge_text(charged)}{again}"
     )
 
 

@@ -256,5 +256,19 @@ class JobsRepository:
         )
         return [job_from_row(r) for r in rows]
 
+    async def claim_side_by_side(self, job_id: int, now: float) -> bool:
+        """Record that the side-by-side video of a delivered clip is being made; False when it
+        was already made (or claimed), or the job did not succeed."""
+        result = await self._db.execute(
+            "UPDATE jobs SET side_by_side_at = ? "
+            "WHERE id = ? AND state = 'succeeded' AND side_by_side_at IS NULL",
+            (now, job_id),
+        )
+        return result.rowcount == 1
+
+    async def release_side_by_side(self, job_id: int) -> None:
+        """Give a claimed side-by-side back (it could not be made or posted)."""
+        await self._db.execute("UPDATE jobs SET side_by_side_at = NULL WHERE id = ?", (job_id,))
+
     async def mark_media_purged(self, job_id: int, now: float) -> None:
         await self._db.execute("UPDATE jobs SET media_purged_at = ? WHERE id = ?", (now, job_id))

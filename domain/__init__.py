@@ -199,6 +199,8 @@ class Job(NewJob):
     delivering_at: float | None
     finished_at: float | None
     media_purged_at: float | None
+    # When the side-by-side video of the delivered clip was made (at most once per clip).
+    side_by_side_at: float | None = None
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from services.motions import MotionService
 from services.notifier import Notifier
 from services.quota import QuotaService
 from services.runner import Runner
+from services.side_by_side_service import SideBySideService
 from services.stats import StatsService
 from settings import Settings
 
@@ -40,6 +41,7 @@ class Services:
     controls: ControlService
     stats: StatsService
     motions: MotionService
+    side_by_side: SideBySideService
 
 
 def build_services(
@@ -99,4 +101,5 @@ def build_services(
         controls=ControlService(db, settings, clock=clock),
         stats=StatsService(db, clock=clock),
         motions=MotionService(db, link_refresher, clock=clock),
+        side_by_side=SideBySideService(db, settings, clock=clock),
     )

@@ -21,6 +21,8 @@ class Clip:
     path: Path | None
     url: str | None
     size_bytes: int | None
+    # What the member is charged once it reaches them (services/charges.py); None: not known.
+    charge_seconds: float | None = None
 
 
 @dataclass(frozen=True)

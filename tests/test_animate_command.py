@@ -358,14 +358,16 @@ REFUSALS = [
     [pytest.param(i, v, o, e, id=name) for name, i, v, o, e in REFUSALS],
 )
 async def test_each_refusal_reaches_the_user_and_charges_nothing(
-    harness: Harness,
+    make_harness: Callable[..., Any],
     tmp_path: Path,
     make_image_file: Callable[[Path], Path],
     make_video_file: Callable[[Path], Path],
     options: dict[str, Any],
     expected: list[str],
 ) -> None:
-    h = harness
+    # A cog without one-tap fixes: the refusal words themselves (repairable problems get an
+    # offer in production; tests/test_fix_offer.py covers those).
+    h = await make_harness(publish_image=None)
     image = h.upload(make_image_file(tmp_path))
     video = h.upload(make_video_file(tmp_path))
     interaction = h.interaction()

@@ -361,9 +361,10 @@ async def test_failure_is_explained_and_says_nothing_was_charged(harness: Harnes
     h = harness
     job = await add_job(h)
     await h.notifier.job_queued(job, 1)
-    code, detail = FailureCode.PROVIDER_FAILED, "no person detected"
+    # A reason with no coaching (tests/test_coaching.py covers the coached ones) is shown as is.
+    code, detail = FailureCode.PROVIDER_FAILED, "the render server crashed"
     job = await move_job(h, job, JobState.FAILED, failure_code=code, failure_reason=detail)
-    reason = "ModelsLab could not make it: no person detected"
+    reason = "ModelsLab could not make it: the render server crashed"
     await h.notifier.job_failed(job, code, detail, False)
 
     [edit] = h.world.edits

@@ -64,14 +64,17 @@ async def test_interaction_to_clip_posted_as_a_file(
     [clip] = [s for s in h.world.sent_in(CHANNEL) if s.file_name]
     assert clip.content is not None and clip.content.startswith(f"<@{USER}> your animation")
     assert clip.mentions_users == [USER] and clip.file_size == len(result_clip)
-    assert clip.custom_ids == [f"job:retry:{job.id}", f"job:other:{job.id}"]
+    assert clip.custom_ids == [f"job:retry:{job.id}", f"job:other:{job.id}", f"job:sbs:{job.id}"]
     assert (done.delivery, done.result_message_id) == ("file", clip.message_id)
-    assert done.charged_seconds == done.cost_seconds == 8.0
+    # The 4 s reference reserved 8 s (pro); the clip that arrived is 3 s long: 6 s charged.
+    assert done.cost_seconds == 8.0 and done.charged_seconds == 6.0
 
     titles = [e.embed.title for e in h.world.edits_of(status.message_id) if e.embed]
     assert titles[0] == "⚙️ Generating" and titles[-1] == "✅ Done"
+    final = h.world.edits_of(status.message_id)[-1].embed
+    assert final is not None and "Charged 6 s of quota" in (final.description or "")
     usage = await h.services.quota.usage(Requester(USER, GUILD))
-    assert usage.used_today == 8.0 and usage.active_jobs == 0
+    assert usage.used_today == 6.0 and usage.active_jobs == 0
 
 
 async def test_round_trip_when_the_channel_refuses_falls_back_to_the_interaction(
@@ -111,7 +114,9 @@ async def test_round_trip_failure_is_told_and_not_charged(
     done = await until_finished(h, job.id)
     assert done.state is JobState.FAILED and done.charged_seconds == 0
     [notice] = [s for s in h.world.sent_in(CHANNEL) if s.embed is None]
-    assert "No person detected" in (notice.content or "")
+    # A known input problem is coached in plain words; the provider's words stay in the log.
+    assert "whole body" in (notice.content or "")
+    assert "No person detected" not in (notice.content or "")
     assert "Nothing was charged." in (notice.content or "")
     usage = await h.services.quota.usage(Requester(USER, GUILD))
     assert usage.used_today == 0

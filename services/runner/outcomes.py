@@ -70,7 +70,11 @@ class Fetched:
 
 @dataclass(frozen=True)
 class Delivered:
+    """The clip went out (or no route took it: see the receipt). `clip_seconds` is the
+    delivered clip's probed length, None when it could not be measured."""
+
     receipt: DeliveryReceipt
+    clip_seconds: float | None = None
 
 
 @dataclass(frozen=True)

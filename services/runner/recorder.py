@@ -14,6 +14,8 @@ from typing import Any
 from db.jobs import JobChanges, JobsRepository
 from domain import FailureCode, Job, JobState
 from services.alerts import AlertService
+from services.charges import charge_for
+from services.coaching import advice_for
 from services.notifier import Notifier, StatusPosted
 from services.runner.outcomes import (
     Accepted,
@@ -149,18 +151,31 @@ class JobRecorder:
     # --- deliver --------------------------------------------------------------------------------
     async def delivered(self, job: Job, outcome: Delivered) -> None:
         receipt = outcome.receipt
-        # The user is charged only for a clip that reached them.
+        # The user is charged only for a clip that reached them, and only for what arrived.
+        charged = charge_for(
+            job,
+            outcome.clip_seconds,
+            self._settings.pro_cost_multiplier,
+            delivered=receipt.delivered,
+        )
         await self._jobs.transition(
             job.id,
             JobState.DELIVERING,
             JobState.SUCCEEDED,
             self._clock(),
-            charged_seconds=job.cost_seconds if receipt.delivered else 0.0,
+            charged_seconds=charged,
             delivery=receipt.method,
             result_message_id=receipt.message_id,
             next_attempt_at=None,
         )
-        log.info("job %d: succeeded, delivered by %s", job.id, receipt.method)
+        log.info(
+            "job %d: succeeded, delivered by %s; clip %s s, charged %g s of %g s reserved",
+            job.id,
+            receipt.method,
+            "unknown" if outcome.clip_seconds is None else f"{outcome.clip_seconds:.2f}",
+            charged,
+            job.cost_seconds,
+        )
 
     async def deliver_later(self, job: Job, outcome: DeliverLater) -> None:
         await self._jobs.update(
@@ -184,7 +199,14 @@ class JobRecorder:
         )
         if not moved:
             return
-        log.info("job %d: failed (%s)", job.id, outcome.code)
+        # The provider's raw words go to the log; members see coaching (services/coaching.py).
+        log.info(
+            "job %d: failed (%s; advice %s): %s",
+            job.id,
+            outcome.code,
+            advice_for(outcome.code, outcome.detail),
+            outcome.detail,
+        )
         if outcome.code is FailureCode.SUBMIT_OUTCOME_UNKNOWN:
             log.warning("job %d: submit outcome unknown; failed without resubmitting", job.id)
             await self._alerts.raise_alert(

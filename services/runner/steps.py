@@ -13,6 +13,7 @@ import aiohttp
 
 from domain import DeliveryRoute, FailureCode, Job
 from services.alerts import AlertService, DispatchPaused
+from services.charges import charge_for, clip_seconds
 from services.downloads import DownloadError, DownloadFailedError, HostAllowlist, download_to_file
 from services.modelslab import (
     InputError,
@@ -216,9 +217,12 @@ class JobSteps:
             size = await asyncio.to_thread(_file_size, path)
             if size is None:
                 path = None
-        clip = Clip(path=path, url=job.result_url, size_bytes=size)
+        # Charged by what arrived: the clip's real length, probed off the event loop.
+        seconds = await asyncio.to_thread(clip_seconds, path)
+        charge = charge_for(job, seconds, self._settings.pro_cost_multiplier, delivered=True)
+        clip = Clip(path=path, url=job.result_url, size_bytes=size, charge_seconds=charge)
         try:
-            return Delivered(await self._notifier.job_succeeded(job, clip))
+            return Delivered(await self._notifier.job_succeeded(job, clip), seconds)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -226,7 +230,8 @@ class JobSteps:
             log.exception("job %d: delivery attempt %d raised", job.id, attempts)
             if attempts < MAX_DELIVERY_ATTEMPTS:
                 return DeliverLater(self.backoff(attempts))
-            return Delivered(DeliveryReceipt(DeliveryRoute.UNDELIVERED, None, delivered=False))
+            undelivered = DeliveryReceipt(DeliveryRoute.UNDELIVERED, None, delivered=False)
+            return Delivered(undelivered, seconds)
 
     def backoff(self, failures: int) -> float:
         """Exponential backoff with full jitter, between the poll interval bounds."""

@@ -507,15 +507,29 @@ class FakeDiscord:
                 if "file" in kwargs:
                     kwargs["file"].close()
                 raise queue.popleft()
+            uploads = kwargs.pop("files", None) or []
             sent = self._record("followup", channel_id, {"content": content, **kwargs})
             message = Mock(spec=discord.WebhookMessage)
             message.id = sent.message_id
+            message.attachments = [self._posted_attachment(channel_id, f) for f in uploads]
             message.channel = interaction.channel
             message.jump_url = f"https://discord.com/channels/@me/{channel_id}/{sent.message_id}"
             return message
 
         followup.send = AsyncMock(side_effect=send)
         return followup
+
+    def _posted_attachment(self, channel_id: int, file: discord.File) -> Mock:
+        """An attachment of a message the bot posted (`files=`), with a CDN-like link."""
+        attachment = Mock(spec=discord.Attachment)
+        attachment.id = self.next_id()
+        attachment.filename = file.filename
+        attachment.size = len(file.fp.read())
+        attachment.url = (
+            f"https://cdn.discordapp.com/attachments/{channel_id}/{attachment.id}/{file.filename}"
+        )
+        file.close()
+        return attachment
 
     def attachment(
         self,

@@ -1,0 +1,289 @@
+"""One-tap fixes: when the only problems with a request are ones the bot can repair locally, plan
+the repairs (a pure function of the probed inputs) and make the repaired files (in a thread,
+streamed), validated again before anything is submitted.
+
+Problems that can be repaired: a video too long (use its first N seconds, or switch to
+orientation `video` when that allows it), a video too large in pixels (downscale) or too small
+(upscale), an image whose aspect ratio is out of range (pad or crop). Anything else (a wrong file
+type, a video shorter than 3 s, an image too small, an oversized upload) means no offer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import itertools
+import logging
+import math
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import av.error
+from PIL import Image
+
+from domain import Orientation
+from services.media import (
+    IMAGE_MAX_ASPECT,
+    IMAGE_MAX_BYTES,
+    IMAGE_MIN_SIDE,
+    VIDEO_CONTAINERS,
+    VIDEO_MAX_BYTES,
+    VIDEO_MAX_SECONDS,
+    VIDEO_MAX_SIDE,
+    VIDEO_MIN_SECONDS,
+    VIDEO_MIN_SIDE,
+    ImageInfo,
+    VideoInfo,
+    probe_image,
+    probe_video,
+    validate_image,
+    validate_video,
+)
+
+log = logging.getLogger(__name__)
+
+# Repaired video quality: near the source's, the provider re-encodes anyway.
+_VIDEO_CRF = "20"
+# A downscaled video's long side: the provider makes at most about 1080p, so a larger reference
+# gains nothing, and encoding at this size keeps memory small (bench/downscale_bench.py).
+DOWNSCALE_LONG_SIDE = 1920
+
+
+class Problem(enum.StrEnum):
+    VIDEO_TOO_LONG = "video_too_long"
+    VIDEO_TOO_BIG = "video_too_big"  # a side over the maximum
+    VIDEO_TOO_SMALL = "video_too_small"  # a side under the minimum
+    IMAGE_ASPECT = "image_aspect"
+
+
+class FixKind(enum.StrEnum):
+    TRIM = "trim"
+    SWITCH_ORIENTATION = "switch_orientation"
+    DOWNSCALE = "downscale"
+    UPSCALE = "upscale"
+    PAD = "pad"
+    CROP = "crop"
+
+
+@dataclass(frozen=True)
+class Fix:
+    """One repair. `seconds`: keep the first seconds (TRIM); `size`: the new (width, height)."""
+
+    kind: FixKind
+    seconds: float | None = None
+    size: tuple[int, int] | None = None
+
+
+@dataclass(frozen=True)
+class Remedy:
+    """One button: the repairs that together fix every problem, and the orientation to use."""
+
+    fixes: tuple[Fix, ...]
+    orientation: Orientation
+    video_seconds: float  # the repaired video's length, for the cost
+
+    @property
+    def kind(self) -> FixKind:
+        """What the button is named after (the first repair that differs between remedies)."""
+        return self.fixes[0].kind
+
+    def fix(self, kind: FixKind) -> Fix | None:
+        return next((f for f in self.fixes if f.kind is kind), None)
+
+
+@dataclass(frozen=True)
+class FixPlan:
+    problems: tuple[Problem, ...]
+    remedies: tuple[Remedy, ...]
+
+
+def _even(value: float) -> int:
+    return max(2, int(math.floor(value / 2)) * 2)
+
+
+def _scaled(width: int, height: int, factor: float) -> tuple[int, int]:
+    return _even(width * factor), _even(height * factor)
+
+
+def plan_fixes(image: ImageInfo, video: VideoInfo, orientation: Orientation) -> FixPlan | None:
+    """The fixes on offer, or None when nothing is wrong or something cannot be repaired."""
+    if not _only_repairable(image, video):
+        return None
+    problems: list[Problem] = []
+    choices: list[list[tuple[Fix, Orientation | None]]] = []
+    longest = max(VIDEO_MAX_SECONDS.values())
+    limit = VIDEO_MAX_SECONDS[orientation]
+    if video.duration_seconds > limit:
+        problems.append(Problem.VIDEO_TOO_LONG)
+        options: list[tuple[Fix, Orientation | None]] = [(Fix(FixKind.TRIM, seconds=limit), None)]
+        if orientation is Orientation.IMAGE:
+            if video.duration_seconds <= longest:
+                options.append((Fix(FixKind.SWITCH_ORIENTATION), Orientation.VIDEO))
+            else:
+                options.append((Fix(FixKind.TRIM, seconds=longest), Orientation.VIDEO))
+        choices.append(options)
+    long_side, short_side = max(video.width, video.height), min(video.width, video.height)
+    if long_side > VIDEO_MAX_SIDE:
+        if short_side * VIDEO_MAX_SIDE / long_side < VIDEO_MIN_SIDE:
+            return None  # too thin to fit both limits
+        # 1080p-class when the shape allows, else just enough to keep the short side legal.
+        factor = max(DOWNSCALE_LONG_SIDE / long_side, (VIDEO_MIN_SIDE + 2) / short_side)
+        problems.append(Problem.VIDEO_TOO_BIG)
+        size = _scaled(video.width, video.height, factor)
+        choices.append([(Fix(FixKind.DOWNSCALE, size=size), None)])
+    elif short_side < VIDEO_MIN_SIDE:
+        factor = VIDEO_MIN_SIDE / short_side
+        if long_side * factor > VIDEO_MAX_SIDE:
+            return None
+        problems.append(Problem.VIDEO_TOO_SMALL)
+        size = (
+            max(_even(video.width * factor + 1), VIDEO_MIN_SIDE),
+            max(_even(video.height * factor + 1), VIDEO_MIN_SIDE),
+        )
+        choices.append([(Fix(FixKind.UPSCALE, size=size), None)])
+    ratio = max(image.width, image.height) / min(image.width, image.height)
+    if ratio > IMAGE_MAX_ASPECT:
+        problems.append(Problem.IMAGE_ASPECT)
+        choices.append(
+            [
+                (Fix(FixKind.PAD, size=_padded(image)), None),
+                (Fix(FixKind.CROP, size=_cropped(image)), None),
+            ]
+        )
+    if not problems:
+        return None
+    remedies = []
+    for combo in itertools.product(*choices):
+        chosen = next((o for _, o in combo if o is not None), orientation)
+        fixes = tuple(f for f, _ in combo)
+        trim = next((f.seconds for f in fixes if f.kind is FixKind.TRIM), None)
+        seconds = min(video.duration_seconds, trim) if trim else video.duration_seconds
+        remedies.append(Remedy(fixes, chosen, seconds))
+    return FixPlan(tuple(problems), tuple(remedies))
+
+
+def _only_repairable(image: ImageInfo, video: VideoInfo) -> bool:
+    return (
+        image.kind in ("jpeg", "png")
+        and image.size_bytes <= IMAGE_MAX_BYTES
+        and min(image.width, image.height) >= IMAGE_MIN_SIDE
+        and video.container in VIDEO_CONTAINERS
+        and video.size_bytes <= VIDEO_MAX_BYTES
+        and video.duration_seconds >= VIDEO_MIN_SECONDS
+    )
+
+
+def _padded(image: ImageInfo) -> tuple[int, int]:
+    """The canvas that brings the ratio to the limit by adding space on the short side."""
+    w, h = image.width, image.height
+    if w > h:
+        return w, math.ceil(w / IMAGE_MAX_ASPECT)
+    return math.ceil(h / IMAGE_MAX_ASPECT), h
+
+
+def _cropped(image: ImageInfo) -> tuple[int, int]:
+    """The centre crop that brings the ratio to the limit by cutting the long side."""
+    w, h = image.width, image.height
+    if w > h:
+        return math.floor(h * IMAGE_MAX_ASPECT), h
+    return w, math.floor(w * IMAGE_MAX_ASPECT)
+
+
+# --------------------------------------------------------------------------------------------------
+# Making the repaired files (sync, CPU bound: run them with asyncio.to_thread)
+
+
+def repair_image(src: Path, dest: Path, fix: Fix) -> ImageInfo:
+    """Pad (black bars) or centre-crop to `fix.size`, as a PNG.
+    Validated again: raises MediaError if the result still breaks a limit."""
+    if fix.size is None or fix.kind not in (FixKind.PAD, FixKind.CROP):
+        raise ValueError(f"not an image fix: {fix}")
+    width, height = fix.size
+    with Image.open(src) as opened:
+        picture = opened.convert("RGB")
+        if fix.kind is FixKind.PAD:
+            canvas = Image.new("RGB", (width, height), (0, 0, 0))
+            canvas.paste(picture, ((width - picture.width) // 2, (height - picture.height) // 2))
+        else:
+            left, top = (picture.width - width) // 2, (picture.height - height) // 2
+            canvas = picture.crop((left, top, left + width, top + height))
+        canvas.save(dest, format="PNG")
+    info = probe_image(dest)
+    validate_image(info)
+    return info
+
+
+def repair_video(src: Path, dest: Path, fixes: tuple[Fix, ...], orientation: str) -> VideoInfo:
+    """Keep the first seconds and/or rescale, in one streamed re-encode (H.264, AAC audio copied
+    when present). Validated again: raises MediaError if the result still breaks a limit,
+    ValueError when the source cannot be read."""
+    trim = next((f.seconds for f in fixes if f.kind is FixKind.TRIM), None)
+    size = next((f.size for f in fixes if f.kind in (FixKind.DOWNSCALE, FixKind.UPSCALE)), None)
+    tmp = dest.with_name(dest.name + ".tmp")
+    try:
+        _reencode(src, tmp, trim, size)
+        tmp.replace(dest)
+    except (av.error.FFmpegError, OSError) as exc:
+        raise ValueError(f"repair of {src.name} failed: {exc}") from exc
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+    info = probe_video(dest)
+    validate_video(info, orientation)
+    return info
+
+
+def _reencode(src: Path, dest: Path, trim: float | None, size: tuple[int, int] | None) -> None:
+    with (
+        av.open(str(src), "r", metadata_errors="replace") as inp,
+        av.open(str(dest), "w", format="mp4", options={"movflags": "+faststart"}) as out,
+    ):
+        in_video = inp.streams.video[0]
+        # Frame threads each hold decoded 4K pictures: decode on few threads, by slice.
+        in_video.thread_type = "SLICE"
+        in_video.codec_context.thread_count = 1
+        width, height = size or (in_video.codec_context.width, in_video.codec_context.height)
+        rate = in_video.average_rate or in_video.guessed_rate or Fraction(25)
+        out_video = out.add_stream("libx264", rate=rate)
+        out_video.width, out_video.height, out_video.pix_fmt = width, height, "yuv420p"
+        time_base = in_video.time_base or Fraction(1, 90_000)
+        out_video.codec_context.time_base = time_base
+        # No lookahead, no B-frame queue, one thread: few frames in memory (a 100 MB 4K
+        # downscale peaks under 150 MB RSS, bench/downscale_bench.py). The provider re-encodes.
+        out_video.options = {
+            "preset": "ultrafast",
+            "crf": _VIDEO_CRF,
+            "tune": "zerolatency",
+            "threads": "1",
+        }
+        streams: list[av.stream.Stream] = [in_video]
+        out_audio = None
+        in_audio = inp.streams.audio[0] if inp.streams.audio else None
+        if in_audio is not None and in_audio.codec_context.name == "aac":
+            out_audio = out.add_stream_from_template(in_audio)
+            streams.append(in_audio)
+        start = _start_seconds(inp, in_video)
+        for packet in inp.demux(*streams):
+            if packet.stream is in_video:
+                for frame in packet.decode():
+                    if not isinstance(frame, av.VideoFrame) or frame.pts is None:
+                        continue
+                    if trim is not None and float(frame.pts * time_base) - start >= trim:
+                        continue
+                    scaled = frame.reformat(width=width, height=height, format="yuv420p")
+                    scaled.pts, scaled.time_base = frame.pts, time_base
+                    out.mux(out_video.encode(scaled))
+            elif out_audio is not None and packet.dts is not None and packet.time_base:
+                if trim is not None and float(packet.dts * packet.time_base) - start >= trim:
+                    continue
+                packet.stream = out_audio
+                out.mux(packet)
+        out.mux(out_video.encode(None))
+
+
+def _start_seconds(container: av.container.InputContainer, stream: av.VideoStream) -> float:
+    if stream.start_time is not None and stream.time_base is not None:
+        return float(stream.start_time * stream.time_base)
+    return 0.0
