@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Any
 import discord
 from discord import app_commands
 
-from cogs.animate import AnimateCog, AnimateRequest
+from cogs.animate import AnimateCog
+from cogs.animate_inputs import AnimateRequest
 from cogs.errors import handle_error
 from cogs.message_host import MessageLinks
 from cogs.motion_text import motion_label

@@ -20,7 +20,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from cogs.animate import download_input, too_large
+from cogs.animate_inputs import download_input, too_large
 from cogs.controls_common import guarded, is_bot_owner, refuse
 from cogs.errors import reply_ephemeral
 from cogs.message_host import MessageLinks, PostRefused, PostTooLarge
