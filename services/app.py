@@ -10,15 +10,18 @@ from dataclasses import dataclass
 import aiohttp
 
 from db.connection import Database
+from db.jobs import JobsRepository
 from services.alerts import AlertSender, AlertService
 from services.controls import ControlService
 from services.downloads import HostAllowlist
 from services.jobs import JobService
+from services.metrics import Metrics
 from services.modelslab import ModelsLabClient
 from services.notifier import Notifier
 from services.quota import QuotaService
 from services.runner import Runner
 from services.stats import StatsService
+from services.webhooks import WebhookIntake
 from settings import Settings
 
 log = logging.getLogger(__name__)
@@ -37,6 +40,8 @@ class Services:
     alerts: AlertService
     controls: ControlService
     stats: StatsService
+    metrics: Metrics
+    webhooks: WebhookIntake
 
 
 def build_services(
@@ -60,6 +65,7 @@ def build_services(
     allowlist = HostAllowlist.default(settings.media_host_allowlist)
     quota = QuotaService(db, settings, clock=clock)
     alerts = AlertService(db, settings, sender=alert_sender, clock=clock)
+    metrics = Metrics(db, settings, clock=clock)
     runner = Runner(
         db=db,
         client=client,
@@ -68,6 +74,8 @@ def build_services(
         settings=settings,
         session=session,
         allowlist=allowlist,
+        metrics=metrics,
+        webhook_base=webhook_base(settings),
         clock=clock,
     )
 
@@ -93,4 +101,14 @@ def build_services(
         alerts=alerts,
         controls=ControlService(db, settings, clock=clock),
         stats=StatsService(db, clock=clock),
+        metrics=metrics,
+        webhooks=WebhookIntake(jobs=JobsRepository(db), runner=runner, metrics=metrics),
     )
+
+
+def webhook_base(settings: Settings) -> str | None:
+    """Where ModelsLab's webhooks should go, or None: both a public URL and the HTTP endpoint
+    that receives them are needed."""
+    if settings.public_base_url is None or settings.http_port is None:
+        return None
+    return settings.public_base_url

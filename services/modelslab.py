@@ -84,6 +84,24 @@ class ProviderJob:
 
 
 @dataclass(frozen=True)
+class WebhookNotice:
+    """What a webhook call claims. Untrusted: only ever a prompt to fetch the job ourselves."""
+
+    provider_job_id: str | None
+    track_id: str | None
+    status: str
+
+
+def parse_webhook(body: Any) -> WebhookNotice:
+    """Read a webhook body (the fetch envelope, plus ``track_id``); anything else reads as empty."""
+    if not isinstance(body, dict):
+        return WebhookNotice(None, None, "")
+    track = body.get("track_id")
+    track_id = str(track).strip() if isinstance(track, str | int) and str(track).strip() else None
+    return WebhookNotice(_job_id_of(body), track_id, _status_of(body))
+
+
+@dataclass(frozen=True)
 class WalletBalance:
     """The account's remaining balance."""
 
