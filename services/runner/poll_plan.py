@@ -41,6 +41,9 @@ LENGTH_BUCKETS: tuple[tuple[float, float], ...] = (
 )
 # A plan never lists more polls than this; past its end polls come every maximum wait.
 MAX_PLANNED_POLLS = 400
+# The usual range ends where this share of history is still running: a sparse tail of samples
+# says little, so from there the waits double up to the maximum.
+TAIL_SHARE = 0.05
 _BISECTION_STEPS = 24
 
 
@@ -153,15 +156,17 @@ def expected_polls(dist: Distribution, offsets: Sequence[float]) -> float:
 
 
 def equal_chance_offsets(dist: Distribution, chance: float, bounds: Bounds) -> list[float]:
-    """Polls each finding a not-yet-ready clip ready with about `chance`, until history ends."""
+    """Polls each finding a not-yet-ready clip ready with about `chance`, through the usual
+    range; past it, waits doubling to the maximum until history ends."""
     offsets: list[float] = []
-    t = 0.0
-    while len(offsets) < MAX_PLANNED_POLLS:
+    t, wait = 0.0, bounds.high
+    while len(offsets) < MAX_PLANNED_POLLS and t < dist.largest:
         running = dist.survival(t)
-        if running <= 0:
-            break
-        target = dist.quantile(1.0 - running * (1.0 - chance))
-        t += bounds.clamp(target - t)
+        if running > TAIL_SHARE:
+            wait = bounds.clamp(dist.quantile(1.0 - running * (1.0 - chance)) - t)
+        else:
+            wait = bounds.clamp(wait * 2)
+        t += wait
         offsets.append(t)
     return offsets
 
