@@ -270,4 +270,3 @@ async def test_polls_become_sparse_while_webhooks_arrive(
 
 async def _async(value: bool) -> bool:
     return value
-
