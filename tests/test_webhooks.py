@@ -270,3 +270,14 @@ async def test_polls_become_sparse_while_webhooks_arrive(
 
 async def _async(value: bool) -> bool:
     return value
+
+
+def test_webhook_bodies_are_read_defensively() -> None:
+    from services.modelslab import parse_webhook
+
+    notice = parse_webhook({"status": "Success", "id": 155, "track_id": 7})
+    assert (notice.provider_job_id, notice.track_id, notice.status) == ("155", "7", "success")
+    by_link = parse_webhook({"fetch_result": "https://x/api/v7/video-fusion/fetch/99"})
+    assert by_link.provider_job_id == "99" and by_link.track_id is None
+    for junk in (None, [], "text", {"track_id": {"a": 1}}):
+        assert parse_webhook(junk).track_id is None
