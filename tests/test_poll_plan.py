@@ -128,9 +128,10 @@ def test_next_offset_keeps_the_minimum_wait_after_an_unplanned_poll() -> None:
 
 
 def test_webhooks_arriving_make_polls_sparse() -> None:
-    plan = make_plan(lognormal(100, 240, 10), 10.0, BOUNDS, webhooks_arriving=True)
-    assert set(gaps(plan.offsets)) == {30.0}
-    assert make_plan(None, 10.0, BOUNDS, webhooks_arriving=True).offsets[0] == 30.0
+    """Polls are only the safety net for a lost webhook: every 4 maximum waits."""
+    for history in (lognormal(100, 240, 10), None):
+        plan = make_plan(history, 10.0, BOUNDS, webhooks_arriving=True)
+        assert [plan.next_offset(e) for e in (0.0, 120.0, 130.0)] == [120.0, 240.0, 250.0]
 
 
 def test_length_buckets() -> None:

@@ -181,7 +181,9 @@ class Runner:
         if not await self._jobs.prompt_poll(job_id, now):
             return False
         self._prompted[job_id] = now
-        self.wake()
+        job = await self._jobs.get(job_id)
+        if job is not None and job.state is JobState.PROCESSING and job_id not in self._tasks:
+            self._spawn(job, self._poll(job))  # at once, not at the loop's next turn
         return True
 
     def adopt(self, job: Job, provider_job_id: str) -> bool:
@@ -232,9 +234,11 @@ class Runner:
             await self._housekeeping.run(now)
         await self._dispatch(now)
         for job in await self._jobs.due_polls(now, exclude=tuple(self._tasks)):
-            self._spawn(job, self._poll(job))
+            if job.id not in self._tasks:  # a webhook may have started its poll meanwhile
+                self._spawn(job, self._poll(job))
         for job in await self._jobs.due_deliveries(now, exclude=tuple(self._tasks)):
-            self._spawn(job, self._deliver(job))
+            if job.id not in self._tasks:
+                self._spawn(job, self._deliver(job))
 
     async def _next_delay(self) -> float:
         now = self._clock()

@@ -15,7 +15,8 @@ A plan is a list of offsets (seconds after the provider accepted the job) at whi
   calls. Every wait, the first one included, stays within [min, max] (POLL_INTERVAL_MIN_SECONDS,
   POLL_INTERVAL_MAX_SECONDS): no job goes unlooked-at for longer than the maximum.
 - While webhooks are arriving (`fallback_offsets`), polling is only the fallback for a lost
-  webhook: every POLL_INTERVAL_MAX_SECONDS.
+  webhook: every `WEBHOOK_SLOWDOWN` times POLL_INTERVAL_MAX_SECONDS, the one case where a wait
+  may exceed the maximum (a webhook, not the poll, is expected to announce the clip).
 
 Generation times are what the bot observed (accepted -> first seen ready), so they include the
 poll lag of the plan that observed them; the plan's density near the usual finish keeps that small,
@@ -41,6 +42,8 @@ LENGTH_BUCKETS: tuple[tuple[float, float], ...] = (
 )
 # A plan never lists more polls than this; past its end polls come every maximum wait.
 MAX_PLANNED_POLLS = 400
+# While webhooks announce finished clips, the fallback polls wait this many maximum waits.
+WEBHOOK_SLOWDOWN = 4.0
 # The usual range ends where this share of history is still running: a sparse tail of samples
 # says little, so from there the waits double up to the maximum.
 TAIL_SHARE = 0.05
@@ -111,14 +114,15 @@ class Distribution:
 
 @dataclass(frozen=True)
 class PollPlan:
-    """Poll offsets after acceptance, with the bounds that hold between and after them."""
+    """Poll offsets after acceptance, and the shortest and longest wait between polls (the
+    longest is also the wait past the end of the plan)."""
 
     offsets: tuple[float, ...]
     bounds: Bounds
 
     def next_offset(self, elapsed: float) -> float:
         """The next planned poll after `elapsed` (seconds since acceptance), at least the
-        minimum wait and at most the maximum wait away; past the plan, every maximum wait."""
+        shortest and at most the longest wait away; past the plan, every longest wait."""
         earliest = elapsed + self.bounds.low
         i = bisect.bisect_left(self.offsets, earliest - 1e-9)
         if i < len(self.offsets):
@@ -137,10 +141,17 @@ def simple_offsets(eta: float | None, bounds: Bounds, horizon: float) -> list[fl
     return offsets
 
 
+def fallback_bounds(bounds: Bounds) -> Bounds:
+    """The waits while webhooks announce finished clips: `WEBHOOK_SLOWDOWN` maximum waits."""
+    slow = bounds.high * WEBHOOK_SLOWDOWN
+    return Bounds(slow, slow)
+
+
 def fallback_offsets(bounds: Bounds, horizon: float) -> list[float]:
-    """A poll every maximum wait: the safety net while webhooks announce finished clips."""
-    count = min(int(horizon / bounds.high) + 1, MAX_PLANNED_POLLS)
-    return [bounds.high * (k + 1) for k in range(count)]
+    """A poll every `WEBHOOK_SLOWDOWN` maximum waits: the safety net for a lost webhook."""
+    slow = fallback_bounds(bounds).high
+    count = min(int(horizon / slow) + 1, MAX_PLANNED_POLLS)
+    return [slow * (k + 1) for k in range(count)]
 
 
 def expected_polls(dist: Distribution, offsets: Sequence[float]) -> float:
@@ -202,8 +213,7 @@ def make_plan(
     schedule), its provider estimate, and whether webhooks are announcing finished clips."""
     known = history is not None and len(history) >= min_history
     if webhooks_arriving:
-        horizon = max(history) if known and history else bounds.high
-        return PollPlan(tuple(fallback_offsets(bounds, horizon)), bounds)
+        return PollPlan(tuple(fallback_offsets(bounds, 0.0)), fallback_bounds(bounds))
     if not known or history is None:
         return PollPlan(tuple(simple_offsets(eta, bounds, bounds.high)), bounds)
     return PollPlan(tuple(planned_offsets(Distribution(history), eta, bounds)), bounds)
