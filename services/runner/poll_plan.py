@@ -131,10 +131,11 @@ class PollPlan:
 
 
 def simple_offsets(eta: float | None, bounds: Bounds, horizon: float) -> list[float]:
-    """Today's schedule up to `horizon`: first near the estimate, then waits doubling."""
+    """Today's schedule up to `horizon`: the first poll near the estimate, then waits of that
+    much, doubling (first, first, 2 first, 4 first, ...) up to the maximum."""
     first = bounds.clamp(eta or bounds.low)
     offsets = [first]
-    step = 1
+    step = 0
     while offsets[-1] < horizon and len(offsets) < MAX_PLANNED_POLLS:
         offsets.append(offsets[-1] + bounds.clamp(first * 2.0**step))
         step += 1
