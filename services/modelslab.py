@@ -64,7 +64,7 @@ class MotionControlRequest:
     mode: str  # "std" | "pro"
     prompt: str
     keep_original_sound: bool | None = None
-    webhook: str | None = None
+    webhook: str | None = field(default=None, repr=False)  # carries a per-job secret
     track_id: str | None = None
 
 

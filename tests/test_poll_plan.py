@@ -69,8 +69,12 @@ def test_planned_waits_stay_within_the_bounds() -> None:
     waits = gaps(plan.offsets)
     assert min(waits) >= BOUNDS.low - 1e-9
     assert max(waits) <= BOUNDS.high + 1e-9
-    # Past the plan, polls go on every maximum wait.
-    assert plan.next_offset(plan.offsets[-1] + 1) == pytest.approx(plan.offsets[-1] + 1 + 30)
+    # Past the plan, polls go on every maximum wait, counted from acceptance: a late poll
+    # does not push the next ones back.
+    last = plan.offsets[-1]
+    assert plan.next_offset(last + 1) == pytest.approx(last + 30)
+    assert plan.next_offset(last + 28) == pytest.approx(last + 58)
+    assert plan.next_offset(last + 61) == pytest.approx(last + 90)
 
 
 def test_plan_is_sparse_early_dense_at_the_usual_finish_and_backs_off_after() -> None:

@@ -26,6 +26,7 @@ and webhooks make it near zero.
 from __future__ import annotations
 
 import bisect
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -122,12 +123,15 @@ class PollPlan:
 
     def next_offset(self, elapsed: float) -> float:
         """The next planned poll after `elapsed` (seconds since acceptance), at least the
-        shortest and at most the longest wait away; past the plan, every longest wait."""
+        shortest and at most the longest wait away; past the plan, every longest wait. Times are
+        counted from acceptance, not from the last poll, so late polls do not push later ones."""
         earliest = elapsed + self.bounds.low
         i = bisect.bisect_left(self.offsets, earliest - 1e-9)
         if i < len(self.offsets):
             return min(self.offsets[i], elapsed + self.bounds.high)
-        return elapsed + self.bounds.high
+        last = self.offsets[-1] if self.offsets else 0.0
+        steps = max(math.ceil((earliest - last) / self.bounds.high - 1e-9), 1)
+        return min(last + steps * self.bounds.high, elapsed + self.bounds.high)
 
 
 def simple_offsets(eta: float | None, bounds: Bounds, horizon: float) -> list[float]:
