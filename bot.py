@@ -23,6 +23,7 @@ from cogs.message_host import MessageLinks
 from cogs.notifier import DiscordNotifier
 from db.connection import Database, open_database
 from services.app import Services, build_services
+from services.http_api import HttpApi, database_answers
 from settings import Settings, load_settings
 from startup import check_media_dir, explain, probe_gateway
 
@@ -97,6 +98,28 @@ def compose_engine(
     return services, notifier
 
 
+def build_http_api(bot: AnimateBot) -> HttpApi | None:
+    """The health, metrics and webhook endpoint, when HTTP_PORT is set (after login: it reports
+    on the engine that setup_hook built)."""
+    settings = bot.settings
+    if settings.http_port is None:
+        if settings.public_base_url is not None:
+            log.warning("PUBLIC_BASE_URL is set but HTTP_PORT is not: webhooks stay off")
+        return None
+    services = bot.services
+    return HttpApi(
+        host=settings.http_host,
+        port=settings.http_port,
+        checks={
+            "gateway": lambda: not bot.is_closed() and bot.is_ready(),
+            "database": lambda: database_answers(bot.db),
+            "runner": lambda: services.runner.is_running,
+        },
+        metrics=services.metrics.render,
+        webhooks=services.webhooks,
+    )
+
+
 def setup_logging(level: str) -> None:
     logging.basicConfig(
         level=level,
@@ -135,7 +158,14 @@ async def run(settings: Settings) -> int:
             async with bot:
                 await bot.login(settings.discord_token.reveal())
                 await probe_gateway()
-                await bot.connect()
+                http = build_http_api(bot)
+                if http is not None:
+                    await http.start()
+                try:
+                    await bot.connect()
+                finally:
+                    if http is not None:
+                        await http.stop()
     finally:
         await db.close()
     return 0

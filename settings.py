@@ -1,13 +1,10 @@
 """One typed, frozen Settings object read from the environment (and `.env`, which the real
 environment overrides). A missing or malformed value fails at start-up naming the variable.
 
-Every setting is declared once, as a field of `Settings`: its environment variable, default,
-parser, bounds and the line of documentation an operator reads. Reading the environment
-(`Settings.from_env`), the start-up summary and the test against `.env.example` all walk those
-declarations, so adding a setting is one field here plus its line in `.env.example`.
-
-This module imports nothing from the project, so anything may import it.
-"""
+Every setting is declared once, as a field of `Settings`: its environment variable, default, parser,
+bounds and the line of documentation an operator reads. Reading the environment (`from_env`), the
+start-up summary and the test against `.env.example` all walk those declarations, so adding a
+setting is one field here plus its line in `.env.example`. It imports nothing from the project."""
 
 from __future__ import annotations
 
@@ -332,6 +329,21 @@ class Settings:
         _one_of("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"),
         "DEBUG, INFO, WARNING, ERROR or CRITICAL.",
     )
+    http_port: int | None = _setting(
+        "HTTP_PORT",
+        None,
+        _whole,
+        "Port for /healthz, /metrics and webhooks; empty = off.",
+        minimum=1,
+        maximum=65535,
+    )
+    http_host: str = _setting("HTTP_HOST", "127.0.0.1", _text, "Address HTTP_PORT listens on.")
+    public_base_url: str | None = _setting(
+        "PUBLIC_BASE_URL",
+        None,
+        _url,
+        "Public URL of HTTP_PORT; when set, ModelsLab calls webhooks.",
+    )
     # Beyond the documented minimum: tunables an operator rarely changes, and tests shrink.
     submit_timeout_seconds: float = _setting(
         "SUBMIT_TIMEOUT_SECONDS",
@@ -342,6 +354,13 @@ class Settings:
     )
     request_timeout_seconds: float = _setting(
         "REQUEST_TIMEOUT_SECONDS", 30.0, _number, "Timeout of polls and other calls.", minimum=0.001
+    )
+    poll_plan_min_history: int = _setting(
+        "POLL_PLAN_MIN_HISTORY",
+        20,
+        _whole,
+        "Finished jobs of a kind before polls are planned.",
+        minimum=1,
     )
     transient_retry_limit: int = _setting(
         "TRANSIENT_RETRY_LIMIT",

@@ -30,6 +30,9 @@ class JobChanges(TypedDict, total=False):
     failure_reason: str | None
     finished_at: float | None
     media_purged_at: float | None
+    ready_at: float | None
+    webhook_secret: str | None
+    webhook_at: float | None
 
 
 # The timestamp column each state's transition stamps.
@@ -121,6 +124,57 @@ class JobsRepository:
             f"UPDATE jobs SET {_assignments(dict(changes))} "  # noqa: S608 - validated column names
             "WHERE id = :job_id AND state = :expected",
             params,
+        )
+        return result.rowcount == 1
+
+    async def by_webhook_secret(self, secret: str) -> Job | None:
+        row = await self._db.fetchone("SELECT * FROM jobs WHERE webhook_secret = ?", (secret,))
+        return None if row is None else job_from_row(row)
+
+    async def prompt_poll(self, job_id: int, now: float) -> bool:
+        """A webhook arrived: poll this processing job now (it never changes anything else)."""
+        result = await self._db.execute(
+            "UPDATE jobs SET next_attempt_at = MIN(COALESCE(next_attempt_at, :now), :now), "
+            "webhook_at = :now WHERE id = :id AND state = 'processing'",
+            {"id": job_id, "now": now},
+        )
+        return result.rowcount == 1
+
+    async def provider_job_taken(self, provider_job_id: str) -> bool:
+        """Whether some job already follows this provider job."""
+        value = await self._db.fetchval(
+            "SELECT 1 FROM jobs WHERE provider_job_id = ? LIMIT 1", (provider_job_id,)
+        )
+        return value is not None
+
+    async def adopt(
+        self,
+        job_id: int,
+        *,
+        provider_job_id: str,
+        result_url: str,
+        result_path: str | None,
+        now: float,
+    ) -> bool:
+        """domain.ADOPTION: a job failed as submit_outcome_unknown whose provider job exists and
+        finished moves failed -> delivering, free of charge (cost 0). True if this call moved it."""
+        result = await self._db.execute(
+            """
+            UPDATE jobs SET state = 'delivering', provider_job_id = :provider_job_id,
+                   result_url = :result_url, result_path = :result_path, cost_seconds = 0,
+                   charged_seconds = 0, failure_code = NULL, failure_reason = NULL,
+                   ready_at = :now, delivering_at = :now, webhook_at = :now,
+                   next_attempt_at = :now, transient_errors = 0
+            WHERE id = :id AND state = 'failed' AND failure_code = 'submit_outcome_unknown'
+              AND provider_job_id IS NULL
+            """,
+            {
+                "id": job_id,
+                "provider_job_id": provider_job_id,
+                "result_url": result_url,
+                "result_path": result_path,
+                "now": now,
+            },
         )
         return result.rowcount == 1
 

@@ -8,7 +8,7 @@ them, `cogs/` renders them.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 class JobState(enum.StrEnum):
@@ -39,6 +39,7 @@ CANCELLABLE_STATES = (JobState.QUEUED, JobState.SUBMITTING, JobState.PROCESSING)
 
 # queued -> submitting -> processing -> delivering -> succeeded; failed from any unfinished state;
 # cancelled before delivery; submitting -> queued when a submit was refused without being taken.
+# One exception lives outside this table, on purpose: ADOPTION below.
 ALLOWED_MOVES: dict[JobState, frozenset[JobState]] = {
     JobState.QUEUED: frozenset({JobState.SUBMITTING, JobState.FAILED, JobState.CANCELLED}),
     JobState.SUBMITTING: frozenset(
@@ -50,6 +51,15 @@ ALLOWED_MOVES: dict[JobState, frozenset[JobState]] = {
     JobState.FAILED: frozenset(),
     JobState.CANCELLED: frozenset(),
 }
+
+
+# Adoption, the one way out of a terminal state: a job failed as SUBMIT_OUTCOME_UNKNOWN (the
+# submit call's answer was lost) whose provider job turns out to exist, because ModelsLab called
+# its webhook (right secret, track_id naming the job). The engine fetches that provider job itself;
+# if the clip is ready, the job moves failed -> delivering with its cost set to 0 and is delivered
+# free of charge. Only that failure code qualifies, only once (the row then has a provider id),
+# and the move is made by one guarded UPDATE (db/jobs.py `adopt`), never by `transition`.
+ADOPTION = (JobState.FAILED, JobState.DELIVERING)
 
 
 class Mode(enum.StrEnum):
@@ -201,6 +211,10 @@ class Job(NewJob):
     media_purged_at: float | None
     # When the side-by-side video of the delivered clip was made (at most once per clip).
     side_by_side_at: float | None = None
+    ready_at: float | None = None  # when the provider first reported the clip ready
+    webhook_at: float | None = None  # when a webhook with the right secret last prompted a fetch
+    # The random part of this job's webhook URL: kept out of repr so it never reaches a log.
+    webhook_secret: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)

@@ -10,11 +10,13 @@ from dataclasses import dataclass
 import aiohttp
 
 from db.connection import Database
+from db.jobs import JobsRepository
 from services.alerts import AlertSender, AlertService
 from services.controls import ControlService
 from services.downloads import HostAllowlist
 from services.jobs import JobService
 from services.links import LinkRefresher
+from services.metrics import Metrics
 from services.modelslab import ModelsLabClient
 from services.motions import MotionService
 from services.notifier import Notifier
@@ -22,6 +24,7 @@ from services.quota import QuotaService
 from services.runner import Runner
 from services.side_by_side_service import SideBySideService
 from services.stats import StatsService
+from services.webhooks import WebhookIntake
 from settings import Settings
 
 log = logging.getLogger(__name__)
@@ -42,6 +45,8 @@ class Services:
     stats: StatsService
     motions: MotionService
     side_by_side: SideBySideService
+    metrics: Metrics
+    webhooks: WebhookIntake
 
 
 def build_services(
@@ -66,6 +71,7 @@ def build_services(
     allowlist = HostAllowlist.default(settings.media_host_allowlist)
     quota = QuotaService(db, settings, clock=clock)
     alerts = AlertService(db, settings, sender=alert_sender, clock=clock)
+    metrics = Metrics(db, settings, clock=clock)
     runner = Runner(
         db=db,
         client=client,
@@ -74,6 +80,8 @@ def build_services(
         settings=settings,
         session=session,
         allowlist=allowlist,
+        metrics=metrics,
+        webhook_base=webhook_base(settings),
         clock=clock,
         link_refresher=link_refresher,
     )
@@ -102,4 +110,14 @@ def build_services(
         stats=StatsService(db, clock=clock),
         motions=MotionService(db, link_refresher, clock=clock),
         side_by_side=SideBySideService(db, settings, clock=clock),
+        metrics=metrics,
+        webhooks=WebhookIntake(jobs=JobsRepository(db), runner=runner, metrics=metrics),
     )
+
+
+def webhook_base(settings: Settings) -> str | None:
+    """Where ModelsLab's webhooks should go, or None: both a public URL and the HTTP endpoint
+    that receives them are needed."""
+    if settings.public_base_url is None or settings.http_port is None:
+        return None
+    return settings.public_base_url

@@ -101,7 +101,7 @@ class MotionControlRequest:
     mode: str  # "std" | "pro"
     prompt: str
     keep_original_sound: bool | None = None
-    webhook: str | None = None
+    webhook: str | None = field(default=None, repr=False)  # carries a per-job secret
     track_id: str | None = None
 
 
@@ -118,6 +118,24 @@ class ProviderJob:
     field_errors: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: EMPTY_FIELD_ERRORS)
     generation_time: float | None = None
     raw_status: str = ""
+
+
+@dataclass(frozen=True)
+class WebhookNotice:
+    """What a webhook call claims. Untrusted: only ever a prompt to fetch the job ourselves."""
+
+    provider_job_id: str | None
+    track_id: str | None
+    status: str
+
+
+def parse_webhook(body: Any) -> WebhookNotice:
+    """Read a webhook body (the fetch envelope, plus ``track_id``); anything else reads as empty."""
+    if not isinstance(body, dict):
+        return WebhookNotice(None, None, "")
+    track = body.get("track_id")
+    track_id = str(track).strip() if isinstance(track, str | int) and str(track).strip() else None
+    return WebhookNotice(job_id_of(body), track_id, status_of(body))
 
 
 @dataclass(frozen=True)

@@ -53,3 +53,28 @@ async def test_commands_sync_to_the_development_guild(
         assert names == EXPECTED_COMMANDS
     finally:
         await bot.services.runner.stop()
+
+
+async def test_http_endpoint_reports_the_gateway_down_before_connecting(
+    db: Database, session: aiohttp.ClientSession, make_settings: Callable[..., Settings]
+) -> None:
+    from bot import build_http_api
+    from tests.test_webhooks import free_port
+
+    assert build_http_api(AnimateBot(settings=make_settings(), db=db, session=session)) is None
+    bot = AnimateBot(settings=make_settings(http_port=free_port()), db=db, session=session)
+    bot.tree.sync = AsyncMock(return_value=[])  # type: ignore[method-assign]
+    await bot.setup_hook()
+    http = build_http_api(bot)
+    assert http is not None
+    await http.start()
+    try:
+        async with session.get(f"http://127.0.0.1:{http.port}/healthz") as resp:
+            assert resp.status == 503
+            body = await resp.json()
+        # Logged in but not connected: the gateway is down; the database and runner are fine.
+        assert body["failing"] == ["gateway"]
+        assert body["checks"] == {"gateway": False, "database": True, "runner": True}
+    finally:
+        await http.stop()
+        await bot.services.runner.stop()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import replace
@@ -26,10 +27,12 @@ from db.connection import Database
 from db.jobs import JobsRepository
 from db.motions import MotionsRepository
 from db.policy import PolicyRepository
-from domain import Job, JobState
+from db.poll_history import PollHistoryRepository
+from domain import FailureCode, Job, JobState
 from services.alerts import AlertService
 from services.downloads import HostAllowlist
 from services.links import LinkRefresher
+from services.metrics import Metrics
 from services.modelslab import ModelsLabClient
 from services.notifier import Notifier
 from services.quota import STATE_GLOBAL_PAUSED
@@ -46,6 +49,7 @@ from services.runner.outcomes import (
     StillRunning,
 )
 from services.runner.recorder import JobRecorder
+from services.runner.schedule import PollSchedule
 from services.runner.steps import JobSteps
 from settings import Settings
 
@@ -53,6 +57,8 @@ log = logging.getLogger(__name__)
 
 # Stale-queue expiry, queue-position refresh and media retention run at most this often.
 HOUSEKEEPING_MAX_SECONDS = 60.0
+# Webhook prompts are remembered this long (to ignore floods and catch one racing a poll).
+PROMPT_MEMORY = 600.0
 
 
 class Runner:
@@ -68,6 +74,8 @@ class Runner:
         settings: Settings,
         session: aiohttp.ClientSession,
         allowlist: HostAllowlist,
+        metrics: Metrics,
+        webhook_base: str | None = None,
         clock: Callable[[], float] = time.time,
         link_refresher: LinkRefresher | None = None,
     ) -> None:
@@ -75,13 +83,26 @@ class Runner:
         self._policy = PolicyRepository(db)
         self._settings = settings
         self._clock = clock
+        self._schedule = PollSchedule(
+            history=PollHistoryRepository(db),
+            settings=settings,
+            clock=clock,
+            webhooks_enabled=webhook_base is not None,
+        )
         self._gate = ProviderGate(
             clock=clock,
             pause_seconds=settings.operator_pause_seconds,
             max_in_flight=settings.max_concurrent_jobs,
         )
         self._record = JobRecorder(
-            jobs=self._jobs, notifier=notifier, alerts=alerts, settings=settings, clock=clock
+            jobs=self._jobs,
+            notifier=notifier,
+            alerts=alerts,
+            settings=settings,
+            schedule=self._schedule,
+            metrics=metrics,
+            webhooks=webhook_base is not None,
+            clock=clock,
         )
         self._steps = JobSteps(
             client=client,
@@ -93,6 +114,8 @@ class Runner:
             allowlist=allowlist,
             globally_paused=self._globally_paused,
             ours_at_provider=self._jobs.count_at_provider,
+            metrics=metrics,
+            webhook_base=webhook_base,
             clock=clock,
             inputs=None
             if link_refresher is None
@@ -107,6 +130,7 @@ class Runner:
         self._wake = asyncio.Event()
         self._loop_task: asyncio.Task[None] | None = None
         self._tasks: dict[int, asyncio.Task[None]] = {}  # job id -> its submit/poll/deliver task
+        self._prompted: dict[int, float] = {}  # job id -> when a webhook last prompted a poll
         self._next_housekeeping = 0.0
         self._housekeeping_interval = min(
             max(settings.status_edit_interval_seconds, 0.5), HOUSEKEEPING_MAX_SECONDS
@@ -136,6 +160,11 @@ class Runner:
         return job_id in self._tasks
 
     @property
+    def is_running(self) -> bool:
+        """Whether the loop is alive (for /healthz)."""
+        return self._loop_task is not None and not self._loop_task.done()
+
+    @property
     def paused_reason(self) -> str | None:
         return self._gate.paused_reason
 
@@ -152,6 +181,46 @@ class Runner:
         if moved:
             self.wake()
         return moved
+
+    # --- webhooks --------------------------------------------------------------------------------
+    async def prompt(self, job_id: int) -> bool:
+        """A webhook says this job may be done: poll it now (what ModelsLab answers decides, not
+        the webhook). Repeats within the minimum poll interval are ignored. True if prompted."""
+        now = self._clock()
+        if now - self._prompted.get(job_id, -math.inf) < self._settings.poll_interval_min_seconds:
+            return False
+        self._prompted = {j: t for j, t in self._prompted.items() if now - t < PROMPT_MEMORY}
+        if not await self._jobs.prompt_poll(job_id, now):
+            return False
+        self._prompted[job_id] = now
+        job = await self._jobs.get(job_id)
+        if job is not None and job.state is JobState.PROCESSING and job_id not in self._tasks:
+            self._spawn(job, self._poll(job))  # at once, not at the loop's next turn
+        return True
+
+    def adopt(self, job: Job, provider_job_id: str) -> bool:
+        """A webhook names a job failed as submit_outcome_unknown: fetch that provider job and,
+        if its clip is ready, deliver it free of charge (domain.ADOPTION). True if started."""
+        if job.failure_code is not FailureCode.SUBMIT_OUTCOME_UNKNOWN or job.id in self._tasks:
+            return False
+        self._spawn(job, self._adopt(job, provider_job_id))
+        return True
+
+    async def _adopt(self, job: Job, provider_job_id: str) -> None:
+        if await self._jobs.provider_job_taken(provider_job_id):
+            log.warning("job %d: webhook names a provider job another job follows", job.id)
+            return
+        probe = replace(job, provider_job_id=provider_job_id, deadline_at=None)
+        outcome = await self._steps.poll(probe)
+        if not isinstance(outcome, Ready):
+            log.info("job %d: provider job %s not ready for adoption", job.id, provider_job_id)
+            return
+        fetched = await self._steps.fetch_result(probe, outcome.url)
+        if not isinstance(fetched, Fetched):
+            fetched = Fetched(outcome.url, None, None)  # hand over the link
+        delivering = await self._record.adopted(job, provider_job_id, fetched)
+        if delivering is not None:
+            await self._deliver(delivering, fetched.size)
 
     # --- the loop -------------------------------------------------------------------------------
     async def _run(self) -> None:
@@ -177,9 +246,11 @@ class Runner:
             await self._housekeeping.run(now)
         await self._dispatch(now)
         for job in await self._jobs.due_polls(now, exclude=tuple(self._tasks)):
-            self._spawn(job, self._poll(job))
+            if job.id not in self._tasks:  # a webhook may have started its poll meanwhile
+                self._spawn(job, self._poll(job))
         for job in await self._jobs.due_deliveries(now, exclude=tuple(self._tasks)):
-            self._spawn(job, self._deliver(job))
+            if job.id not in self._tasks:
+                self._spawn(job, self._deliver(job))
 
     async def _next_delay(self) -> float:
         now = self._clock()
@@ -233,9 +304,9 @@ class Runner:
 
     async def _dispatch_one(self, now: float, permit: Permit) -> bool:
         job = await self._jobs.next_fair_queued(now)
-        if job is None or not await self._record.claim(job):
+        claimed = None if job is None else await self._record.claim(job)
+        if claimed is None:
             return False
-        claimed = replace(job, state=JobState.SUBMITTING, attempts=job.attempts + 1)
         self._spawn(claimed, self._submit(claimed, permit))
         return True
 
@@ -250,9 +321,13 @@ class Runner:
             await self._record.fail(job, JobState.SUBMITTING, outcome)
 
     async def _poll(self, job: Job) -> None:
+        started = self._clock()
         outcome = await self._steps.poll(job)
         if isinstance(outcome, StillRunning):
             await self._record.still_running(job, outcome)
+            if self._prompted.get(job.id, -math.inf) >= started:
+                # A webhook came while this poll was out: its answer may predate the clip.
+                await self._jobs.prompt_poll(job.id, self._clock())
         elif isinstance(outcome, Ready):
             await self._record.clip_ready(job, outcome.url)
             self.wake()  # the provider's slot is free for the next job while we download

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any
@@ -16,6 +17,7 @@ from domain import FailureCode, Job, JobState
 from services.alerts import AlertService
 from services.charges import charge_for
 from services.coaching import advice_for
+from services.metrics import Metrics
 from services.notifier import Notifier, StatusPosted
 from services.runner.outcomes import (
     Accepted,
@@ -27,6 +29,7 @@ from services.runner.outcomes import (
     Requeue,
     StillRunning,
 )
+from services.runner.schedule import PollSchedule
 from settings import Settings
 
 log = logging.getLogger(__name__)
@@ -40,20 +43,33 @@ class JobRecorder:
         notifier: Notifier,
         alerts: AlertService,
         settings: Settings,
+        schedule: PollSchedule,
+        metrics: Metrics,
+        webhooks: bool,
         clock: Callable[[], float],
     ) -> None:
         self._jobs = jobs
         self._notifier = notifier
         self._alerts = alerts
         self._settings = settings
+        self._schedule = schedule
+        self._metrics = metrics
+        self._webhooks = webhooks
         self._clock = clock
 
     # --- submit ---------------------------------------------------------------------------------
-    async def claim(self, job: Job) -> bool:
-        """queued -> submitting, counting the attempt; True if this call claimed it."""
+    async def claim(self, job: Job) -> Job | None:
+        """queued -> submitting, counting the attempt (and, with webhooks, giving the job the
+        secret of its webhook URL); the claimed row, or None if another claim won."""
         now = self._clock()
-        return await self._jobs.transition(
-            job.id, JobState.QUEUED, JobState.SUBMITTING, now, attempts=job.attempts + 1
+        changes: JobChanges = {"attempts": job.attempts + 1}
+        if self._webhooks and job.webhook_secret is None:
+            changes["webhook_secret"] = secrets.token_urlsafe(24)
+        moved = await self._jobs.transition(
+            job.id, JobState.QUEUED, JobState.SUBMITTING, now, **changes
+        )
+        return (
+            replace(job, state=JobState.SUBMITTING, submitting_at=now, **changes) if moved else None
         )
 
     async def requeue(self, job: Job, outcome: Requeue) -> None:
@@ -66,7 +82,8 @@ class JobRecorder:
 
     async def accepted(self, job: Job, outcome: Accepted) -> None:
         now = self._clock()
-        first_poll = now + self.clamp(outcome.eta or self._settings.poll_interval_min_seconds)
+        started = replace(job, processing_at=now, provider_eta=outcome.eta)
+        first_poll = await self._schedule.next_poll_at(started, now)
         moved = await self._jobs.transition(
             job.id,
             JobState.SUBMITTING,
@@ -95,7 +112,9 @@ class JobRecorder:
         changes: JobChanges = {
             "polls": polls,
             "transient_errors": 0,
-            "next_attempt_at": self._next_poll_at(job, polls, now),
+            "next_attempt_at": await self._schedule.next_poll_at(
+                replace(job, provider_eta=eta), now
+            ),
             "provider_eta": eta,
         }
         if not await self._jobs.update(job.id, JobState.PROCESSING, **changes):
@@ -130,8 +149,11 @@ class JobRecorder:
         )
 
     async def clip_ready(self, job: Job, url: str) -> None:
-        """The provider is done: recorded at once, so its slot is free while we download."""
-        await self._jobs.update(job.id, JobState.PROCESSING, result_url=url)
+        """The provider is done: recorded at once, so its slot is free while we download. The
+        time it was first seen ready joins the generation history the polls are planned from."""
+        ready_at = job.ready_at or self._clock()
+        await self._jobs.update(job.id, JobState.PROCESSING, result_url=url, ready_at=ready_at)
+        self._schedule.clip_ready(job)
 
     async def fetched(self, job: Job, outcome: Fetched) -> Job | None:
         """processing -> delivering; the row to deliver, or None if the job moved meanwhile."""
@@ -148,9 +170,30 @@ class JobRecorder:
         )
         return await self._jobs.get(job.id) if moved else None
 
+    async def adopted(self, job: Job, provider_job_id: str, outcome: Fetched) -> Job | None:
+        """domain.ADOPTION: failed (outcome unknown) -> delivering, free of charge; the row to
+        deliver, or None if the job was not adoptable (any more)."""
+        moved = await self._jobs.adopt(
+            job.id,
+            provider_job_id=provider_job_id,
+            result_url=outcome.url,
+            result_path=None if outcome.path is None else str(outcome.path),
+            now=self._clock(),
+        )
+        if not moved:
+            return None
+        log.warning(
+            "job %d: adopted provider job %s after its submit outcome was unknown; "
+            "delivering it free of charge",
+            job.id,
+            provider_job_id,
+        )
+        return await self._jobs.get(job.id)
+
     # --- deliver --------------------------------------------------------------------------------
     async def delivered(self, job: Job, outcome: Delivered) -> None:
         receipt = outcome.receipt
+        now = self._clock()
         # The user is charged only for a clip that reached them, and only for what arrived.
         charged = charge_for(
             job,
@@ -158,16 +201,18 @@ class JobRecorder:
             self._settings.pro_cost_multiplier,
             delivered=receipt.delivered,
         )
-        await self._jobs.transition(
+        moved = await self._jobs.transition(
             job.id,
             JobState.DELIVERING,
             JobState.SUCCEEDED,
-            self._clock(),
+            now,
             charged_seconds=charged,
             delivery=receipt.method,
             result_message_id=receipt.message_id,
             next_attempt_at=None,
         )
+        if moved and receipt.delivered:
+            self._metrics.clip_posted(job, now)
         log.info(
             "job %d: succeeded, delivered by %s; clip %s s, charged %g s of %g s reserved",
             job.id,
@@ -247,21 +292,6 @@ class JobRecorder:
 
     async def queued_notice(self, job: Job, position: int) -> None:
         await self._store_fact(job.id, "queued", self._notifier.job_queued(job, position))
-
-    # --- polling schedule -----------------------------------------------------------------------
-    def clamp(self, seconds: float) -> float:
-        s = self._settings
-        return min(max(seconds, s.poll_interval_min_seconds), s.poll_interval_max_seconds)
-
-    def _next_poll_at(self, job: Job, polls: int, now: float) -> float:
-        # From the planned time, not from now, so call latency does not add up over many polls.
-        planned = (job.next_attempt_at or now) + self._poll_interval(job, polls)
-        return max(planned, now)
-
-    def _poll_interval(self, job: Job, polls: int) -> float:
-        """After the first poll (near the eta), back off by doubling to the maximum."""
-        first = self.clamp(job.provider_eta or self._settings.poll_interval_min_seconds)
-        return self.clamp(first * 2 ** max(polls - 1, 0))
 
     # --- notices --------------------------------------------------------------------------------
     async def _notify_with_row(

@@ -8,6 +8,7 @@ import logging
 import random
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TypeVar
 
 import aiohttp
 
@@ -15,9 +16,11 @@ from domain import DeliveryRoute, FailureCode, Job
 from services.alerts import AlertService, DispatchPaused
 from services.charges import charge_for, clip_seconds
 from services.downloads import DownloadError, DownloadFailedError, HostAllowlist, download_to_file
+from services.metrics import Metrics
 from services.modelslab import (
     InputError,
     ModelsLabClient,
+    ModelsLabError,
     MotionControlRequest,
     OperatorError,
     OutcomeUnknownError,
@@ -47,6 +50,11 @@ from settings import Settings
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
+# Where ModelsLab calls back: {PUBLIC_BASE_URL}/modelslab/webhook/<the job's secret>.
+WEBHOOK_PATH = "/modelslab/webhook/"
+
 # How many "success but no URL yet" answers we accept before giving up.
 MAX_SUCCESS_WITHOUT_URL = 5
 # Deliveries that raise unexpectedly are retried this many times.
@@ -72,6 +80,8 @@ class JobSteps:
         allowlist: HostAllowlist,
         globally_paused: Callable[[], Awaitable[bool]],
         ours_at_provider: Callable[[], Awaitable[int]],
+        metrics: Metrics,
+        webhook_base: str | None,
         clock: Callable[[], float],
         inputs: InputLinks | None = None,
     ) -> None:
@@ -84,8 +94,20 @@ class JobSteps:
         self._allowlist = allowlist
         self._globally_paused = globally_paused
         self._ours_at_provider = ours_at_provider
+        self._metrics = metrics
+        self._webhook_base = webhook_base
         self._clock = clock
         self._inputs = inputs
+
+    async def _observed(self, call: str, work: Awaitable[T]) -> T:
+        """One provider call, counted (with its error, if any) for /metrics."""
+        try:
+            result = await work
+        except ModelsLabError as exc:
+            self._metrics.provider_call(call, exc)
+            raise
+        self._metrics.provider_call(call, None)
+        return result
 
     # --- submit ---------------------------------------------------------------------------------
     async def submit(self, job: Job, permit: Permit) -> SubmitOutcome:
@@ -95,12 +117,15 @@ class JobSteps:
                 self._gate.release(permit)
                 return refreshed
             job = refreshed
+        webhook, track_id = self._webhook_fields(job)
         request = MotionControlRequest(
             image_url=job.image_url,
             video_url=job.video_url,
             orientation=job.orientation,
             mode=job.mode,
             prompt=job.prompt,
+            webhook=webhook,
+            track_id=track_id,
         )
         # The gate is checked again at the moment of sending: another submit may have been
         # refused (pausing or holding) since this job was claimed. Nothing awaits between
@@ -111,7 +136,7 @@ class JobSteps:
             return Requeue(retry_at=None, count_attempt=False)
         log.info("job %d: submitting (attempt %d)", job.id, job.attempts)
         try:
-            result = await self._client.submit_motion_control(request)
+            result = await self._observed("submit", self._client.submit_motion_control(request))
         except RateLimitedError as exc:
             wait = exc.retry_after or self._settings.poll_interval_max_seconds
             # Close the gate before the job goes back: the loop must not pick it up again.
@@ -144,6 +169,12 @@ class JobSteps:
             return Failed(FailureCode.NO_PROVIDER_ID)
         return Accepted(result.job_id, result.eta_seconds)
 
+    def _webhook_fields(self, job: Job) -> tuple[str | None, str | None]:
+        """The webhook URL (with the job's secret) and track_id, when webhooks are on."""
+        if self._webhook_base is None or job.webhook_secret is None:
+            return None, None
+        return f"{self._webhook_base}{WEBHOOK_PATH}{job.webhook_secret}", str(job.id)
+
     async def operator_failure(self, reason: str) -> None:
         """Close the gate; once per pause, one log line and one operator alert."""
         if not self._gate.refused_by_operator_failure(reason):
@@ -163,7 +194,7 @@ class JobSteps:
             return Failed(FailureCode.NO_PROVIDER_ID)
         slowest = self._settings.poll_interval_max_seconds
         try:
-            result = await self._client.fetch(job.provider_job_id)
+            result = await self._observed("fetch", self._client.fetch(job.provider_job_id))
         except RateLimitedError as exc:
             return PollLater(exc.retry_after or slowest)
         except OperatorError as exc:

@@ -12,6 +12,11 @@ Jobs finish ``generation_seconds`` after their submit, measured on ``time_func``
 test can pass a manual clock and never sleep. Every request is recorded in ``requests`` (raw body
 kept, so tests can check the key travels in the body) with the HTTP status it was answered with.
 
+Webhooks: every submit's ``webhook`` and ``track_id`` are kept on its ``FakeJob``. With
+``send_webhooks`` on, the fake calls a job's webhook (POST, the success envelope plus ``track_id``)
+``webhook_delay`` seconds after the job is done (real time), as ModelsLab does; ``send_webhook()``
+calls one by hand, with any body. ``webhook_calls`` records (job id, HTTP status or None).
+
 ``POST /api/v6/base64_to_url`` hosts an image: the decoded bytes are kept in ``uploads`` and served
 back at the returned ``/uploads/<n>.<ext>`` URL.
 
@@ -47,6 +52,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+import aiohttp
 from aiohttp import web
 
 # The start of a real MP4 (an ftyp box) followed by filler: enough for sniffing, not for playing.
@@ -154,6 +160,16 @@ class FakeJob:
     def makes_clip(self) -> bool:
         return self.spec.outcome in ("success", "success_no_url_then_url", "instant_success")
 
+    @property
+    def webhook(self) -> str | None:
+        value = self.request.get("webhook")
+        return value if isinstance(value, str) else None
+
+    @property
+    def track_id(self) -> str | None:
+        value = self.request.get("track_id")
+        return None if value is None else str(value)
+
 
 @dataclass
 class RecordedRequest:
@@ -198,6 +214,11 @@ class FakeModelsLab:
         self.balance = 43.6
         self.currency = "USD"
         self.rate_limit_retry_after: float | None = None
+        self.send_webhooks = False
+        self.webhook_delay = 0.0
+        self.webhook_calls: list[tuple[int, int | None]] = []
+        self._webhook_tasks: set[asyncio.Task[None]] = set()
+        self._session: aiohttp.ClientSession | None = None
         self.jobs: dict[str, FakeJob] = {}
         self.uploads: dict[str, tuple[str, bytes]] = {}  # "<n>.<ext>" -> (mime type, bytes)
         self.requests: list[RecordedRequest] = []
@@ -235,6 +256,12 @@ class FakeModelsLab:
         self._origin = f"http://{host}:{port}"
 
     async def close(self) -> None:
+        for task in list(self._webhook_tasks):
+            task.cancel()
+        await asyncio.gather(*self._webhook_tasks, return_exceptions=True)
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -304,6 +331,41 @@ class FakeModelsLab:
 
     def upload_url(self, name: str) -> str:
         return f"{self.origin}/uploads/{name}"
+
+    async def send_webhook(
+        self, job_id: int | str, body: Any = None, url: str | None = None
+    ) -> int | None:
+        """Call a job's webhook (or `url`) with `body` (default: the success envelope and the job's
+        track_id). Returns the HTTP status, or None if the call failed."""
+        job = self.jobs.get(str(job_id))
+        target = url or (job.webhook if job is not None else None)
+        if target is None:
+            raise ValueError(f"job {job_id} has no webhook")
+        if body is None and job is not None:
+            body = {
+                "status": "success",
+                **self._id_fields(job),
+                "output": [self.clip_url(job.id)],
+                "track_id": job.track_id,
+            }
+        if self._session is None:
+            self._session = aiohttp.ClientSession()
+        try:
+            async with self._session.post(target, json=body) as resp:
+                status: int | None = resp.status
+        except aiohttp.ClientError:
+            status = None
+        self.webhook_calls.append((int(job_id), status))
+        return status
+
+    def _schedule_webhook(self, job: FakeJob) -> None:
+        async def later() -> None:
+            await asyncio.sleep(max(job.done_at - self.time_func(), 0.0) + self.webhook_delay)
+            await self.send_webhook(job.id)
+
+        task = asyncio.get_running_loop().create_task(later())
+        self._webhook_tasks.add(task)
+        task.add_done_callback(self._webhook_tasks.discard)
 
     # --- inspection -----------------------------------------------------------------------------
 
@@ -444,6 +506,8 @@ class FakeModelsLab:
         self._next_id += 1
         self.jobs[str(job.id)] = job
         self.max_concurrent_seen = max(self.max_concurrent_seen, self.processing_count())
+        if self.send_webhooks and job.webhook is not None:
+            self._schedule_webhook(job)
         if spec.outcome == "instant_success":
             return self._success(job)
         return self._processing(job)
