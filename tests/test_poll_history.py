@@ -57,6 +57,11 @@ async def test_history_survives_a_restart_and_plans_the_next_jobs(
         await wait_for(done)
     finally:
         await services.runner.stop()
+    # No PUBLIC_BASE_URL: no webhook is asked for and no secret is made.
+    assert all("webhook" not in r.json and "track_id" not in r.json for r in fake.submits())
+    for job_id in ids:
+        row = await JobsRepository(db).get(job_id)
+        assert row is not None and row.webhook_secret is None
     history = PollHistoryRepository(db)
     before = await history.generation_seconds("std", "image", 0.0, 5.0, 200)
     assert len(before) == 3 and all(0 < t < 1 for t in before)

@@ -144,3 +144,16 @@ def test_length_buckets() -> None:
     assert length_bucket(3.0) == (0.0, 5.0)
     assert length_bucket(5.0) == (5.0, 10.0)
     assert length_bucket(29.9) == (20.0, 1e9)
+
+
+def test_a_late_poll_does_not_skip_the_next_planned_one() -> None:
+    plan = make_plan(None, 10.0, BOUNDS)  # 10, 20, 40, 70, 100 ...
+    # The poll planned for 20 s ran at 26 s: the next is still the one planned for 40 s...
+    assert plan.next_offset(26.0, planned=20.0) == 40.0
+    # ...even when it ran so late that 40 s is under the shortest wait away (but not under half).
+    assert plan.next_offset(36.0, planned=20.0) == 40.0
+    # Later still, the next grid point (70 s) is more than the longest wait away: 38 + 30.
+    assert plan.next_offset(38.0, planned=20.0) == 68.0
+    # Without a planned time (a poll a webhook asked for): the full shortest wait.
+    assert plan.next_offset(36.0) == 66.0
+    assert plan.next_offset(12.0) == 20.0 and plan.next_offset(16.0) == 40.0

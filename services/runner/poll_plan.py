@@ -121,11 +121,15 @@ class PollPlan:
     offsets: tuple[float, ...]
     bounds: Bounds
 
-    def next_offset(self, elapsed: float) -> float:
-        """The next planned poll after `elapsed` (seconds since acceptance), at least the
-        shortest and at most the longest wait away; past the plan, every longest wait. Times are
-        counted from acceptance, not from the last poll, so late polls do not push later ones."""
+    def next_offset(self, elapsed: float, planned: float | None = None) -> float:
+        """The next planned poll after a poll at `elapsed` seconds since acceptance, that was
+        planned for `planned` (None: unplanned): at least the shortest wait after the planned
+        time (at least half of it after the real one), at most the longest wait away; past the
+        plan, every longest wait. Times count from acceptance, not from the last poll, so a
+        late poll (call latency) neither pushes later ones back nor makes a planned one skipped."""
         earliest = elapsed + self.bounds.low
+        if planned is not None and planned <= elapsed:
+            earliest = max(planned + self.bounds.low, elapsed + self.bounds.low / 2)
         i = bisect.bisect_left(self.offsets, earliest - 1e-9)
         if i < len(self.offsets):
             return min(self.offsets[i], elapsed + self.bounds.high)

@@ -113,7 +113,7 @@ class JobRecorder:
             "polls": polls,
             "transient_errors": 0,
             "next_attempt_at": await self._schedule.next_poll_at(
-                replace(job, provider_eta=eta), now
+                replace(job, provider_eta=eta), now, job.next_attempt_at
             ),
             "provider_eta": eta,
         }

@@ -60,11 +60,13 @@ class PollSchedule:
     def bounds(self) -> Bounds:
         return self._bounds
 
-    async def next_poll_at(self, job: Job, now: float) -> float:
-        """When to poll this processing job next, after a poll (or its acceptance) at `now`."""
+    async def next_poll_at(self, job: Job, now: float, planned: float | None = None) -> float:
+        """When to poll this processing job next, after a poll (or its acceptance) at `now`
+        that was planned for `planned`."""
         started = job.processing_at if job.processing_at is not None else now
         plan = await self.plan_for(job)
-        return started + plan.next_offset(max(now - started, 0.0))
+        was = None if planned is None else planned - started
+        return started + plan.next_offset(max(now - started, 0.0), was)
 
     async def plan_for(self, job: Job) -> PollPlan:
         webhooks = await self._webhooks_arriving()
