@@ -1,7 +1,7 @@
 """Lag benchmark: how long a finished clip waits before it is posted, and what that costs in
 provider calls, for today's poll schedule, the schedule planned from history, and webhooks.
 
-    .venv/bin/python -m bench.lag_bench [--jobs 300] [--gen 0.5] [--spread 10] [--max-ratio 0.125]
+    .venv/bin/python -m bench.lag_bench [--jobs 300] [--gen 1.0] [--spread 10] [--max-ratio 0.125]
 
 N jobs run against the fake ModelsLab (in this process, on loopback) three times with the same
 generation times and provider estimates:
@@ -209,12 +209,12 @@ async def run(args: Any) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=300)
-    parser.add_argument("--gen", type=float, default=0.5, help="median generation time T (s)")
+    parser.add_argument("--gen", type=float, default=1.0, help="median generation time T (s)")
     parser.add_argument(
         "--spread", type=float, default=10.0, help="90 %% of times within this factor"
     )
     parser.add_argument("--max-ratio", type=float, default=0.125, help="POLL_INTERVAL_MAX / T")
-    parser.add_argument("--limit", type=int, default=5, help="provider queue limit C")
+    parser.add_argument("--limit", type=int, default=10, help="provider queue limit C")
     parser.add_argument("--seed", type=int, default=13)
     asyncio.run(run(parser.parse_args()))
 
