@@ -4,194 +4,42 @@ environment overrides). A missing or malformed value fails at start-up naming th
 Every setting is declared once, as a field of `Settings`: its environment variable, default, parser,
 bounds and the line of documentation an operator reads. Reading the environment (`from_env`), the
 start-up summary and the test against `.env.example` all walk those declarations, so adding a
-setting is one field here plus its line in `.env.example`. It imports nothing from the project."""
+setting is one field here plus its line in `.env.example`. How a variable is parsed lives in
+settings_env.py; neither module imports anything else from the project."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import MISSING, Field, dataclass, field, fields
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from dotenv import load_dotenv
-from yarl import URL
 
-T = TypeVar("T")
-C = TypeVar("C")
+from settings_env import (
+    _METADATA_KEY,
+    EnvVar,
+    Secret,
+    SettingsError,
+    _digits,
+    _env,
+    _hosts,
+    _number,
+    _one_of,
+    _path,
+    _postgres_url,
+    _secret,
+    _setting,
+    _shard_ids,
+    _snowflake,
+    _snowflakes,
+    _text,
+    _url,
+    _whole,
+)
 
-# A parser turns one variable's stripped, non-empty value into its setting, or raises
-# SettingsError (or ValueError, which is reported as "NAME: message"). It gets the name first.
-Parser = Callable[[str, str], T]
-
-_METADATA_KEY = "env"
-
-
-class SettingsError(ValueError):
-    """A variable is missing or malformed; the message names it and never contains its value."""
-
-
-class Secret:
-    """A string that never shows itself in repr, str, logs or f-strings."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return "Secret('**********')"
-
-    __str__ = __repr__
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Secret) and other._value == self._value
-
-    def __hash__(self) -> int:
-        return hash(self._value)
-
-
-@dataclass(frozen=True)
-class EnvVar:
-    """How one setting is read: variable name, parser, numeric bounds and operator documentation."""
-
-    name: str
-    parse: Parser[object]
-    doc: str
-    minimum: float | None = None
-    maximum: float | None = None
-
-    def read(self, raw: str) -> object:
-        """Parse a stripped, non-empty value and check it against the bounds."""
-        try:
-            value = self.parse(self.name, raw)
-        except SettingsError:
-            raise
-        except ValueError as exc:
-            raise SettingsError(f"{self.name}: {exc}") from None
-        if isinstance(value, int | float):
-            if self.minimum is not None and value < self.minimum:
-                raise SettingsError(f"{self.name} must be at least {self.minimum}, got {raw!r}")
-            if self.maximum is not None and value > self.maximum:
-                raise SettingsError(f"{self.name} must be at most {self.maximum}, got {raw!r}")
-        return value
-
-
-def _env(
-    name: str,
-    parse: Parser[object],
-    doc: str,
-    minimum: float | None = None,
-    maximum: float | None = None,
-) -> dict[str, EnvVar]:
-    return {_METADATA_KEY: EnvVar(name, parse, doc, minimum, maximum)}
-
-
-def _setting(
-    name: str,
-    default: T,
-    parse: Parser[T],
-    doc: str,
-    *,
-    minimum: float | None = None,
-    maximum: float | None = None,
-) -> T:
-    """A settings field with a default (required ones use `field(metadata=_env(...))`)."""
-    return field(default=default, metadata=_env(name, parse, doc, minimum, maximum))
-
-
-# --- Parsers ----------------------------------------------------------------------------------
-
-
-def _plain(kind: Callable[[str], T]) -> Parser[T]:
-    """Any value will do: `kind(raw)`."""
-    return lambda name, raw: kind(raw)
-
-
-def _numeric(kind: Callable[[str], T], what: str) -> Parser[T]:
-    def parse(name: str, raw: str) -> T:
-        try:
-            return kind(raw)
-        except ValueError:
-            raise SettingsError(f"{name} must be a {what}, got {raw!r}") from None
-
-    return parse
-
-
-def _digits(what: str) -> Parser[int]:
-    """Digits only (no sign, no underscores), else "NAME: 'raw' is not <what>"."""
-
-    def parse(name: str, raw: str) -> int:
-        if not raw.isdigit():
-            raise ValueError(f"{raw!r} is not {what}")
-        return int(raw)
-
-    return parse
-
-
-def _one_of(*allowed: str) -> Parser[str]:
-    def parse(name: str, raw: str) -> str:
-        value = raw.upper()
-        if value not in allowed:
-            raise SettingsError(f"{name} must be one of {', '.join(allowed)}")
-        return value
-
-    return parse
-
-
-def _items(parse_one: Parser[T], collect: Callable[[Iterable[T]], C]) -> Parser[C]:
-    """A comma-separated list; blank items are skipped."""
-
-    def parse(name: str, raw: str) -> C:
-        return collect(parse_one(name, part.strip()) for part in raw.split(",") if part.strip())
-
-    return parse
-
-
-def _url(name: str, raw: str) -> str:
-    value = raw.rstrip("/")
-    if not value.startswith(("http://", "https://")):
-        raise SettingsError(f"{name} must start with http:// or https://")
-    return value
-
-
-def _host_entry(name: str, raw: str) -> str:
-    entry = raw.rstrip("/")
-    if not _is_allowlist_entry(entry.strip()):
-        raise ValueError(
-            f"{raw!r} must be a host name (files.example.com) or an origin (http://host:port)"
-        )
-    return entry
-
-
-def _is_allowlist_entry(entry: str) -> bool:
-    """Whether `services.downloads.HostAllowlist` accepts this entry (same rules, kept here so
-    that settings import nothing from the project; a test compares the two)."""
-    if not entry:
-        return True
-    if "://" not in entry:
-        return not any(char in entry for char in "/:@")
-    try:
-        origin = URL(entry)
-        return (
-            origin.scheme.lower() in ("http", "https")
-            and bool(origin.host)
-            and origin.path in ("", "/")
-            and not origin.query_string
-            and not origin.user
-        )
-    except ValueError:
-        return False
-
-
-_text, _secret, _path = _plain(str), _plain(Secret), _plain(Path)
-_whole, _number = _numeric(int, "whole number"), _numeric(float, "number")
-_snowflake = _digits("a Discord id (digits only)")
-_snowflakes = _items(_snowflake, frozenset)
-_hosts = _items(_host_entry, tuple)
+__all__ = ["EnvVar", "Secret", "Settings", "SettingsError", "declared", "load_settings"]
 
 # --- The settings -----------------------------------------------------------------------------
 
@@ -229,6 +77,32 @@ class Settings:
         Path("data/bot.db"),
         _path,
         "SQLite file (its folder is created). Back it up: it holds jobs and the quota ledger.",
+    )
+    database_url: Secret | None = _setting(
+        "DATABASE_URL",
+        None,
+        _postgres_url,
+        "postgresql://user:password@host/db: use PostgreSQL (shared by several processes).",
+    )
+    shard_count: int | None = _setting(
+        "SHARD_COUNT",
+        None,
+        _whole,
+        "Gateway shards across all processes; empty = Discord's recommendation.",
+        minimum=1,
+    )
+    shard_ids: tuple[int, ...] = _setting(
+        "SHARD_IDS",
+        (),
+        _shard_ids,
+        "Shards this process runs (comma-separated, needs SHARD_COUNT); empty = all of them.",
+    )
+    job_lease_seconds: float = _setting(
+        "JOB_LEASE_SECONDS",
+        30.0,
+        _number,
+        "A job whose process stops renewing its claim this long is taken over by another.",
+        minimum=0.05,
     )
     media_dir: Path = _setting(
         "MEDIA_DIR",
@@ -415,6 +289,12 @@ class Settings:
             elif f.default is MISSING:
                 raise SettingsError(f"{var.name} is required but not set (see .env.example)")
         settings = cls(**values)
+        if settings.shard_ids and settings.shard_count is None:
+            raise SettingsError("SHARD_IDS needs SHARD_COUNT (the total across all processes)")
+        if settings.shard_count is not None and any(
+            i >= settings.shard_count for i in settings.shard_ids
+        ):
+            raise SettingsError("SHARD_IDS must each be below SHARD_COUNT (they count from 0)")
         if settings.poll_interval_min_seconds > settings.poll_interval_max_seconds:
             raise SettingsError(
                 "POLL_INTERVAL_MIN_SECONDS must not be above POLL_INTERVAL_MAX_SECONDS"

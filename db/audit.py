@@ -25,12 +25,12 @@ class AuditRepository:
         now: float,
     ) -> int:
         """Append one entry and return its id."""
-        result = await self._db.execute(
+        entry_id = await self._db.fetchval(
             "INSERT INTO audit_log (guild_key, actor_id, action, target, old_value, new_value, "
-            "created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "created_at) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
             (guild_key(guild_id), actor_id, action, target, old, new, now),
         )
-        return int(result.lastrowid or 0)
+        return int(entry_id)
 
     async def latest(self, guild_id: int | None, limit: int = 10) -> list[AuditEntry]:
         """The newest `limit` entries of one server (or of the bot-wide scope), newest first."""

@@ -1,37 +1,52 @@
-"""The SQLite connection: PRAGMAs, migrations by `PRAGMA user_version`, and one serialized writer.
+"""The job store's interface: run statements, one atomic transaction at a time, migrations.
 
-Every statement goes through one aiosqlite connection guarded by one asyncio lock, so two
-coroutines' transactions never interleave on it. Atomic multi-statement work uses
-`async with db.transaction() as tx:` (BEGIN IMMEDIATE ... COMMIT, ROLLBACK on error).
+Two stores implement it with the same repositories and the same numbered migrations:
+- SQLite (db/sqlite_store.py), the default: one file, one process, nothing to install.
+- PostgreSQL through asyncpg (db/postgres_store.py), when DATABASE_URL is set: several bot
+  processes share it.
+
+Repositories write one SQL dialect that both understand: `?` or `:name` parameters, standard
+functions only (CASE instead of SQLite's two-argument MIN/MAX, IS [NOT] DISTINCT FROM, ON CONFLICT,
+RETURNING). Where the two truly differ, a repository asks `executor.dialect`.
+
+Atomic multi-statement work uses `async with db.transaction() as tx:`. Write transactions are
+serialized on both stores (SQLite: BEGIN IMMEDIATE; PostgreSQL: one advisory lock held until
+commit), so a quota or cap check and the insert it allows can never interleave with another.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import re
-import sqlite3
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
-from typing import Any
-
-import aiosqlite
-
-log = logging.getLogger(__name__)
+from typing import Any, Protocol
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
 Params = Sequence[Any] | dict[str, Any]
 
-# How long a statement waits for another connection's lock before failing with "database is locked".
-BUSY_TIMEOUT_MS = 5000
+
+class Dialect(StrEnum):
+    SQLITE = "sqlite"
+    POSTGRES = "postgres"
+
+
+class Row(Protocol):
+    """A result row: by position or by column name (sqlite3.Row and asyncpg.Record both are)."""
+
+    def __getitem__(self, key: Any, /) -> Any: ...
+
+    def keys(self) -> Iterable[str]: ...
 
 
 class DatabaseError(RuntimeError):
-    """The database cannot be used: not a database, or a schema newer than this code."""
+    """The database cannot be used: unreachable, not a database, or a schema newer than this
+    code. The message never carries a password."""
 
 
 class DatabaseLockedError(DatabaseError):
@@ -41,163 +56,87 @@ class DatabaseLockedError(DatabaseError):
 @dataclass(frozen=True)
 class WriteResult:
     rowcount: int
-    lastrowid: int | None
 
 
-class Executor:
-    """Runs statements on the shared connection. Subclasses decide how the lock is held."""
+class Executor(ABC):
+    """Runs statements: the database itself (each statement on its own), or a transaction."""
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
-        self._conn = conn
+    dialect: Dialect
 
-    async def execute(self, sql: str, params: Params = ()) -> WriteResult:
-        async with self._locked():
-            cursor = await self._conn.execute(sql, params)
-            result = WriteResult(cursor.rowcount, cursor.lastrowid)
-            await cursor.close()
-            return result
+    @abstractmethod
+    async def execute(self, sql: str, params: Params = ()) -> WriteResult: ...
 
-    async def fetchone(self, sql: str, params: Params = ()) -> sqlite3.Row | None:
-        async with self._locked():
-            async with self._conn.execute(sql, params) as cursor:
-                return await cursor.fetchone()
+    @abstractmethod
+    async def fetchone(self, sql: str, params: Params = ()) -> Row | None: ...
 
-    async def fetchall(self, sql: str, params: Params = ()) -> list[sqlite3.Row]:
-        async with self._locked():
-            async with self._conn.execute(sql, params) as cursor:
-                return list(await cursor.fetchall())
+    @abstractmethod
+    async def fetchall(self, sql: str, params: Params = ()) -> list[Row]: ...
 
     async def fetchval(self, sql: str, params: Params = ()) -> Any:
         row = await self.fetchone(sql, params)
         return None if row is None else row[0]
 
-    @asynccontextmanager
-    async def _locked(self) -> AsyncIterator[None]:
-        yield
+
+class Transaction(Executor, ABC):
+    """Statements inside `Database.transaction()`: all of them commit together or none does."""
 
 
-class Transaction(Executor):
-    """Statements inside `Database.transaction()`: the lock is already held for its whole life."""
+class Database(Executor, ABC):
+    """The bot's job store."""
 
+    # Where the data lives, for messages and logs (never with a password).
+    description: str
 
-class Database(Executor):
-    """The bot's database. Standalone statements each take the lock (autocommit)."""
+    @abstractmethod
+    def transaction(self) -> AbstractAsyncContextManager[Transaction]:
+        """One serialized write transaction: all of it happens or none of it does."""
 
-    def __init__(self, conn: aiosqlite.Connection, path: Path) -> None:
-        super().__init__(conn)
-        self.path = path
-        self._lock = asyncio.Lock()
-
-    @asynccontextmanager
-    async def _locked(self) -> AsyncIterator[None]:
-        async with self._lock:
-            yield
-
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Transaction]:
-        """One write transaction (BEGIN IMMEDIATE): all of it happens or none of it does."""
-        async with self._lock:
-            await self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield Transaction(self._conn)
-            except BaseException:
-                await self._conn.execute("ROLLBACK")
-                raise
-            await self._conn.execute("COMMIT")
-
+    @abstractmethod
     async def schema_version(self) -> int:
-        return int(await self.fetchval("PRAGMA user_version"))
+        """The highest migration number applied."""
 
-    async def close(self) -> None:
-        await self._conn.close()
+    @abstractmethod
+    async def close(self) -> None: ...
 
 
-def available_migrations() -> list[tuple[int, Path]]:
+def available_migrations(dialect: Dialect = Dialect.SQLITE) -> list[tuple[int, Path]]:
+    """(number, file) of every migration of a dialect, in number order. SQLite's files are in
+    db/migrations, PostgreSQL's in db/migrations/postgres, under the same numbers."""
+    folder = MIGRATIONS_DIR if dialect is Dialect.SQLITE else MIGRATIONS_DIR / "postgres"
     found = []
-    for path in sorted(MIGRATIONS_DIR.glob("*.sql")):
+    for path in sorted(folder.glob("*.sql")):
         match = _MIGRATION_NAME.match(path.name)
         if match:
             found.append((int(match.group(1)), path))
     return found
 
 
-async def open_database(path: Path) -> Database:
-    """Open (creating the folder and file if needed), set PRAGMAs and apply pending migrations."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        conn = await aiosqlite.connect(path, isolation_level=None)
-    except (OSError, sqlite3.Error) as exc:
-        raise DatabaseError(f"cannot open {path} ({exc})") from exc
-    conn.row_factory = sqlite3.Row
-    try:
-        await conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_MS)}")
-        await conn.execute("PRAGMA journal_mode = WAL")
-        await conn.execute("PRAGMA foreign_keys = ON")
-        await conn.execute("PRAGMA synchronous = NORMAL")
-        db = Database(conn, path)
-        await _migrate(db)
-    except sqlite3.DatabaseError as exc:
-        await conn.close()
-        # SQLITE_BUSY, or one of its extended codes (BUSY_RECOVERY, BUSY_SNAPSHOT, BUSY_TIMEOUT).
-        if getattr(exc, "sqlite_errorcode", 0) & 0xFF == sqlite3.SQLITE_BUSY:
-            raise DatabaseLockedError(
-                f"{path} is locked by another process (waited {BUSY_TIMEOUT_MS / 1000:g} s)"
-            ) from exc
-        raise DatabaseError(f"{path} is not a usable SQLite database ({exc})") from exc
-    except BaseException:
-        await conn.close()
-        raise
-    return db
-
-
-async def _migrate(db: Database) -> None:
-    """Apply every migration not applied yet, in number order. Numbers may have gaps, and a
-    lower-numbered file that arrives later (branches merged in another order: 0005 applied
-    before 0003 and 0004 existed) is still applied: applied numbers are recorded in
-    `schema_migrations`. A database from before that table counts everything up to its
-    `user_version` as applied. `user_version` stays the highest number applied."""
-    migrations = available_migrations()
+def pending_migrations(
+    migrations: list[tuple[int, Path]], applied: set[int], current: int, description: str
+) -> list[tuple[int, Path]]:
+    """The migrations still to apply, in order; refuses a schema newer than this code."""
     latest = migrations[-1][0] if migrations else 0
-    current = await db.schema_version()
     if current > latest:
         raise DatabaseError(
-            f"{db.path} has schema version {current}, newer than this code knows ({latest}); "
+            f"{description} has schema version {current}, newer than this code knows ({latest}); "
             "run a newer version of the bot or restore a matching backup"
         )
-    tracked = await db.fetchval(
-        "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'"
-    )
-    if tracked:
-        applied = {int(r[0]) for r in await db.fetchall("SELECT number FROM schema_migrations")}
-    else:
-        applied = {n for n, _ in migrations if n <= current}
-    pending = [(n, p) for n, p in migrations if n not in applied]
-    if tracked and not pending:
-        return
-    # executescript cannot run inside our own BEGIN; each script is wrapped so that all pending
-    # migrations and the version bump commit together or not at all.
-    script = (
-        "BEGIN IMMEDIATE;\n"
-        "CREATE TABLE IF NOT EXISTS schema_migrations (number INTEGER PRIMARY KEY);\n"
-    )
-    for number in sorted(applied):
-        script += f"INSERT OR IGNORE INTO schema_migrations VALUES ({int(number)});\n"  # noqa: S608
-    for number, path in pending:
-        script += path.read_text(encoding="utf-8")
-        script += f"\nINSERT INTO schema_migrations (number) VALUES ({number});\n"
-    version = max([current, *(n for n, _ in pending)])
-    script += f"PRAGMA user_version = {version};\nCOMMIT;"
-    async with db._lock:
-        try:
-            await db._conn.executescript(script)
-        except sqlite3.Error:
-            if db._conn.in_transaction:
-                await db._conn.execute("ROLLBACK")
-            raise
-    if pending:
-        log.info(
-            "database migrated from version %d to %d (applied %s)",
-            current,
-            version,
-            ", ".join(f"{n:04d}" for n, _ in pending),
-        )
+    return [(n, p) for n, p in migrations if n not in applied]
+
+
+async def open_store(database_url: str | None, database_path: Path) -> Database:
+    """PostgreSQL when a DATABASE_URL is given, else the SQLite file at `database_path`."""
+    if database_url:
+        from db.postgres_store import open_postgres
+
+        return await open_postgres(database_url)
+    from db.sqlite_store import open_sqlite
+
+    return await open_sqlite(database_path)
+
+
+async def open_database(path: Path) -> Database:
+    """The SQLite store at `path` (created and migrated as needed)."""
+    from db.sqlite_store import open_sqlite
+
+    return await open_sqlite(path)

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import asdict, fields
 from typing import Any, TypedDict, Unpack
 
-from db.connection import Executor
+from db.connection import Executor, Row
 from domain import DeliveryRoute, FailureCode, Job, JobState, Mode, NewJob, Orientation
 
 
@@ -46,7 +45,7 @@ _STAMP = {
 }
 
 
-def job_from_row(row: sqlite3.Row) -> Job:
+def job_from_row(row: Row) -> Job:
     data = dict(row)
     data["state"] = JobState(data["state"])
     data["mode"] = Mode(data["mode"])
@@ -79,13 +78,13 @@ class JobsRepository:
         """Insert a queued job and return its id."""
         names = ", ".join(_NEW_COLUMNS)
         marks = ", ".join(f":{n}" for n in _NEW_COLUMNS)
-        result = await self._db.execute(
-            f"INSERT INTO jobs ({names}) VALUES ({marks})",  # noqa: S608 - fixed column names
+        job_id = await self._db.fetchval(
+            f"INSERT INTO jobs ({names}) VALUES ({marks}) RETURNING id",  # noqa: S608 - fixed names
             asdict(job),
         )
-        if result.lastrowid is None:
+        if job_id is None:
             raise RuntimeError("insert into jobs returned no row id")
-        return result.lastrowid
+        return int(job_id)
 
     async def get(self, job_id: int) -> Job | None:
         row = await self._db.fetchone("SELECT * FROM jobs WHERE id = ?", (job_id,))
@@ -134,7 +133,8 @@ class JobsRepository:
     async def prompt_poll(self, job_id: int, now: float) -> bool:
         """A webhook arrived: poll this processing job now (it never changes anything else)."""
         result = await self._db.execute(
-            "UPDATE jobs SET next_attempt_at = MIN(COALESCE(next_attempt_at, :now), :now), "
+            "UPDATE jobs SET next_attempt_at = CASE WHEN next_attempt_at < :now "
+            "THEN next_attempt_at ELSE :now END, "
             "webhook_at = :now WHERE id = :id AND state = 'processing'",
             {"id": job_id, "now": now},
         )
@@ -297,7 +297,8 @@ class JobsRepository:
             )
         else:
             rows = await self._db.fetchall(
-                "SELECT * FROM jobs WHERE user_id = ? AND guild_id IS ? ORDER BY id DESC LIMIT ?",
+                "SELECT * FROM jobs WHERE user_id = ? AND guild_id IS NOT DISTINCT FROM ? "
+                "ORDER BY id DESC LIMIT ?",
                 (user_id, guild_id, limit),
             )
         return [job_from_row(r) for r in rows]

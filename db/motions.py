@@ -7,9 +7,7 @@ uses are the jobs that were queued with it.
 
 from __future__ import annotations
 
-import sqlite3
-
-from db.connection import Executor
+from db.connection import Executor, Row
 from db.policy import guild_key
 from domain import HostedFile, Motion
 
@@ -24,7 +22,13 @@ def name_key(name: str) -> str:
     return name.casefold()
 
 
-def motion_from_row(row: sqlite3.Row) -> Motion:
+def _contains_pattern(needle: str) -> str:
+    """A LIKE pattern matching names that contain `needle` ('!' escapes LIKE's wildcards)."""
+    escaped = needle.replace("!", "!!").replace("%", "!%").replace("_", "!_")
+    return f"%{escaped}%"
+
+
+def motion_from_row(row: Row) -> Motion:
     return Motion(
         id=row["id"],
         guild_id=row["library_key"] or None,
@@ -55,11 +59,11 @@ class MotionsRepository:
     async def insert(self, motion: Motion) -> int:
         """Insert a motion (its id and uses are ignored) and return its id."""
         source = motion.source
-        result = await self._db.execute(
+        motion_id = await self._db.fetchval(
             "INSERT INTO motions (library_key, name, name_key, description, channel_id, "
             "message_id, attachment_id, filename, video_kind, video_bytes, video_width, "
             "video_height, video_seconds, has_audio, added_by, added_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
             (
                 guild_key(motion.guild_id),
                 motion.name,
@@ -79,9 +83,9 @@ class MotionsRepository:
                 motion.added_at,
             ),
         )
-        if result.lastrowid is None:
+        if motion_id is None:
             raise RuntimeError("insert into motions returned no row id")
-        return result.lastrowid
+        return int(motion_id)
 
     async def get(self, motion_id: int) -> Motion | None:
         """Any motion by id, removed or not."""
@@ -125,14 +129,14 @@ class MotionsRepository:
             {_SELECT}
             WHERE m.removed_at IS NULL AND m.unavailable_at IS NULL
               AND m.library_key IN (:own, 0)
-              AND instr(m.name_key, :needle) > 0
-            ORDER BY CASE WHEN :own_first AND m.library_key = 0 THEN 1 ELSE 0 END,
-                     uses DESC, m.library_key = 0, m.name_key
+              AND m.name_key LIKE :pattern ESCAPE '!'
+            ORDER BY CASE WHEN :own_first = 1 AND m.library_key = 0 THEN 1 ELSE 0 END,
+                     uses DESC, CASE WHEN m.library_key = 0 THEN 1 ELSE 0 END, m.name_key
             LIMIT :limit
             """,  # noqa: S608 - a fixed select
             {
                 "own": guild_key(guild_id),
-                "needle": name_key(needle),
+                "pattern": _contains_pattern(name_key(needle)),
                 "limit": limit,
                 "own_first": int(own_first),
             },
@@ -165,7 +169,8 @@ class MotionsRepository:
         """Make a role a curator or not; True if that changed anything."""
         if curator:
             result = await self._db.execute(
-                "INSERT OR IGNORE INTO motion_curators (guild_id, role_id) VALUES (?, ?)",
+                "INSERT INTO motion_curators (guild_id, role_id) VALUES (?, ?) "
+                "ON CONFLICT DO NOTHING",
                 (guild_id, role_id),
             )
         else:

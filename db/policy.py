@@ -180,7 +180,8 @@ class PolicyRepository:
         """Add or remove a channel; True if anything changed."""
         if allowed:
             result = await self._db.execute(
-                "INSERT OR IGNORE INTO allowed_channels (guild_id, channel_id) VALUES (?, ?)",
+                "INSERT INTO allowed_channels (guild_id, channel_id) VALUES (?, ?) "
+                "ON CONFLICT DO NOTHING",
                 (guild_id, channel_id),
             )
         else:
@@ -212,7 +213,8 @@ class PolicyRepository:
         result = await self._db.execute(
             "INSERT INTO bot_state (key, value, updated_at) VALUES (?, ?, ?) "
             "ON CONFLICT (key) DO UPDATE SET value = excluded.value, "
-            "updated_at = excluded.updated_at WHERE bot_state.value IS NOT excluded.value",
+            "updated_at = excluded.updated_at "
+            "WHERE bot_state.value IS DISTINCT FROM excluded.value",
             (key, value, now),
         )
         return result.rowcount > 0

@@ -33,9 +33,10 @@ class PollHistoryRepository:
     async def recent_ready_by_webhook(self, limit: int) -> tuple[int, int]:
         """Of the latest `limit` clips found ready, (how many, how many a webhook announced)."""
         row = await self._db.fetchone(
-            "SELECT COUNT(*) AS n, COALESCE(SUM(webhook_at IS NOT NULL AND webhook_at <= ready_at),"
-            " 0) AS hooked FROM (SELECT ready_at, webhook_at FROM jobs WHERE ready_at IS NOT NULL "
-            "ORDER BY ready_at DESC LIMIT ?)",
+            "SELECT COUNT(*) AS n, COALESCE(SUM(CASE WHEN webhook_at IS NOT NULL AND "
+            "webhook_at <= ready_at THEN 1 ELSE 0 END), 0) AS hooked FROM (SELECT ready_at, "
+            "webhook_at FROM jobs WHERE ready_at IS NOT NULL ORDER BY ready_at DESC LIMIT ?) "
+            "AS recent",
             (limit,),
         )
         if row is None:

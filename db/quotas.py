@@ -29,10 +29,11 @@ class QuotaRepository:
         rows = await self._db.fetchall(
             f"""
             SELECT created_at, {_COUNTED} AS seconds FROM jobs
-            WHERE user_id = :user AND guild_id IS :guild
-              AND created_at >= MAX(:since, COALESCE(
+            WHERE user_id = :user AND guild_id IS NOT DISTINCT FROM :guild
+              AND created_at >= :since
+              AND created_at >= COALESCE(
                   (SELECT reset_at FROM usage_resets WHERE user_id = :user AND guild_key = :key),
-                  0))
+                  0)
             ORDER BY created_at
             """,  # noqa: S608 - constant expression
             {"user": user_id, "guild": guild_id, "key": guild_id or 0, "since": since},
@@ -43,7 +44,8 @@ class QuotaRepository:
         """Jobs of this user in this scope that are not finished yet."""
         return int(
             await self._db.fetchval(
-                "SELECT COUNT(*) FROM jobs WHERE user_id = ? AND guild_id IS ? AND state IN "
+                "SELECT COUNT(*) FROM jobs WHERE user_id = ? AND guild_id IS NOT DISTINCT FROM ? "
+                "AND state IN "
                 "('queued', 'submitting', 'processing', 'delivering')",
                 (user_id, guild_id),
             )

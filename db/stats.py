@@ -6,11 +6,18 @@ Windows are on `created_at`, the same clock the quota ledger uses.
 
 from __future__ import annotations
 
-from db.connection import Executor
+from db.connection import Dialect, Executor
 from domain import ACTIVE_STATES
 
 _SCOPE = "(:guild IS NULL OR guild_id = :guild)"
 SECONDS_PER_DAY = 86400
+
+
+def _day_number(dialect: Dialect) -> str:
+    """UTC day number of created_at (PostgreSQL's CAST rounds, SQLite's truncates)."""
+    if dialect is Dialect.POSTGRES:
+        return "CAST(FLOOR(created_at / :day) AS BIGINT)"
+    return "CAST(created_at / :day AS INTEGER)"
 
 
 class StatsRepository:
@@ -72,7 +79,7 @@ class StatsRepository:
         """(UTC day number since the epoch, charged seconds) of succeeded jobs created since
         `since`, oldest day first; days without any are left out."""
         rows = await self._db.fetchall(
-            "SELECT CAST(created_at / :day AS INTEGER) AS day, SUM(charged_seconds) AS seconds "  # noqa: S608
+            f"SELECT {_day_number(self._db.dialect)} AS day, SUM(charged_seconds) AS seconds "  # noqa: S608
             f"FROM jobs WHERE state = 'succeeded' AND created_at >= :since AND {_SCOPE} "
             "GROUP BY day ORDER BY day",
             {"since": since, "guild": guild_id, "day": SECONDS_PER_DAY},

@@ -215,6 +215,10 @@ class Job(NewJob):
     webhook_at: float | None = None  # when a webhook with the right secret last prompted a fetch
     # The random part of this job's webhook URL: kept out of repr so it never reaches a log.
     webhook_secret: str | None = field(default=None, repr=False)
+    # The process working on the job and until when its claim holds (it renews it while it works);
+    # a job whose lease ran out is taken over by any process.
+    claimed_by: str | None = None
+    lease_until: float | None = None
 
 
 @dataclass(frozen=True)
