@@ -21,7 +21,8 @@ from cogs.alerts import AlertDispatcher
 from cogs.app_bot import AppBot
 from cogs.message_host import MessageLinks
 from cogs.notifier import DiscordNotifier
-from db.connection import Database, open_database
+from db.connection import Database
+from db.stores import open_database
 from services.app import Services, build_services
 from services.http_api import HttpApi, database_answers
 from settings import Settings, load_settings

@@ -27,7 +27,7 @@ from typing import Any
 
 import aiohttp
 
-from db.connection import open_database
+from db.stores import open_database
 from settings import Secret, Settings
 from tests.fakes.discord_fakes import FakeCdn, FakeDiscord, Harness, build_harness
 from tests.media_factory import make_image, make_video

@@ -37,8 +37,9 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from db.connection import Database, open_database
+from db.connection import Database
 from db.jobs import JobsRepository
+from db.stores import open_database
 from domain import JobState
 from services.app import build_services
 from services.http_api import HttpApi

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from db.connection import open_database
+from db.stores import open_database
 from services.app import build_services
 from services.quota import Requester
 from settings import Secret, Settings

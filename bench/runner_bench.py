@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from db.connection import open_database
+from db.stores import open_database
 from domain import JobState
 from services.app import build_services
 from services.quota import Requester

@@ -122,21 +122,3 @@ def pending_migrations(
             "run a newer version of the bot or restore a matching backup"
         )
     return [(n, p) for n, p in migrations if n not in applied]
-
-
-async def open_store(database_url: str | None, database_path: Path) -> Database:
-    """PostgreSQL when a DATABASE_URL is given, else the SQLite file at `database_path`."""
-    if database_url:
-        from db.postgres_store import open_postgres
-
-        return await open_postgres(database_url)
-    from db.sqlite_store import open_sqlite
-
-    return await open_sqlite(database_path)
-
-
-async def open_database(path: Path) -> Database:
-    """The SQLite store at `path` (created and migrated as needed)."""
-    from db.sqlite_store import open_sqlite
-
-    return await open_sqlite(path)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from db.connection import Dialect, Executor
 from domain import ACTIVE_STATES
 
-_SCOPE = "(:guild IS NULL OR guild_id = :guild)"
+_SCOPE = "(CAST(:guild AS BIGINT) IS NULL OR guild_id = :guild)"
 SECONDS_PER_DAY = 86400
 
 

@@ -11,9 +11,10 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 import pytest
 
-from db.connection import Database, open_database
+from db.connection import Database
 from settings import Secret, Settings
 from tests.fakes.notifier import RecordingNotifier
+from tests.stores import KINDS, StoreFactory
 
 if TYPE_CHECKING:
     from tests.fakes.discord_fakes import FakeCdn, Harness
@@ -53,11 +54,18 @@ def settings(make_settings: Callable[..., Settings]) -> Settings:
     return make_settings()
 
 
+@pytest.fixture(params=KINDS)
+async def stores(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[StoreFactory]:
+    """The test's own job store, SQLite and (with TEST_DATABASE_URL) PostgreSQL: every test that
+    uses a database runs on each."""
+    factory = StoreFactory(request.param, tmp_path)
+    yield factory
+    await factory.cleanup()
+
+
 @pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = await open_database(tmp_path / "bot.db")
-    yield database
-    await database.close()
+async def db(stores: StoreFactory) -> Database:
+    return await stores.open()
 
 
 @pytest.fixture

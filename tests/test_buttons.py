@@ -14,7 +14,6 @@ from discord.ext import commands
 
 from bot import compose_engine
 from cogs.buttons import JobButton, job_view, run_job_action
-from db.connection import open_database
 from db.jobs import JobsRepository
 from domain import Job, JobState
 from settings import Settings
@@ -26,6 +25,7 @@ from tests.fakes.discord_fakes import (
     build_harness,
     move_job,
 )
+from tests.stores import StoreFactory
 
 OWNER, STRANGER, ADMIN, BOT_OWNER = 1, 2, 3, 999
 GUILD, CHANNEL = 10, 100
@@ -220,11 +220,14 @@ async def click(bot: commands.Bot, custom_id: str, interaction: Mock) -> None:
 
 
 async def test_buttons_work_after_a_restart(
-    harness_settings: Callable[..., Settings], session: aiohttp.ClientSession, cdn: FakeCdn
+    harness_settings: Callable[..., Settings],
+    session: aiohttp.ClientSession,
+    cdn: FakeCdn,
+    stores: StoreFactory,
 ) -> None:
     button_settings = harness_settings()
     # Before: a job and its status message with a Cancel button.
-    first_db = await open_database(button_settings.database_path)
+    first_db = await stores.open()
     before = await build_harness(settings=button_settings, db=first_db, session=session, cdn=cdn)
     job = await add_job(before)
     posted = await before.notifier.job_queued(job, 1)
@@ -236,7 +239,7 @@ async def test_buttons_work_after_a_restart(
 
     # After: a new process. A real bot, fresh services on the same database file, extensions
     # loaded by their setup(); nothing carried over in memory.
-    db = await open_database(button_settings.database_path)
+    db = await stores.open()
     try:
         world = FakeDiscord()
         bot = commands.Bot(command_prefix="!", intents=discord.Intents.none())

@@ -4,10 +4,12 @@ import asyncio
 import sqlite3
 from pathlib import Path
 
+import asyncpg
 import pytest
 
-from db.connection import DatabaseError, available_migrations, open_database
+from db.connection import DatabaseError, available_migrations
 from db.jobs import JobsRepository
+from db.stores import open_database
 from domain import JobState
 from tests.helpers import new_job
 
@@ -42,7 +44,7 @@ async def test_not_a_database_is_a_clear_error(tmp_path: Path) -> None:
 
 async def test_state_check_constraint(db) -> None:  # type: ignore[no-untyped-def]
     job_id = await JobsRepository(db).insert(new_job())
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises((sqlite3.IntegrityError, asyncpg.CheckViolationError)):
         await db.execute("UPDATE jobs SET state = 'exploded' WHERE id = ?", (job_id,))
 
 

@@ -11,7 +11,8 @@ import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from db.connection import Database, open_database
+from db.connection import Database
+from db.stores import open_database
 from domain import JobState
 from services.app import build_services
 from services.http_api import HttpApi, database_answers

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import db.connection as connection
-from db.connection import open_database
+from db.stores import open_database
 
 
 def _write(folder: Path, name: str, sql: str) -> None:

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import aiohttp
 
-from db.connection import open_database
 from db.jobs import JobsRepository
 from db.poll_history import PollHistoryRepository
 from domain import JobState
@@ -20,6 +19,7 @@ from settings import Settings
 from tests.fakes.modelslab_server import FakeModelsLab
 from tests.fakes.notifier import RecordingNotifier
 from tests.helpers import new_job, walk_to
+from tests.stores import StoreFactory
 from tests.test_runner import engine_settings, wait_for
 
 
@@ -28,6 +28,7 @@ async def test_history_survives_a_restart_and_plans_the_next_jobs(
     fake: FakeModelsLab,
     session: aiohttp.ClientSession,
     make_settings: Callable[..., Settings],
+    stores: StoreFactory,
 ) -> None:
     settings = engine_settings(
         make_settings,
@@ -37,8 +38,7 @@ async def test_history_survives_a_restart_and_plans_the_next_jobs(
         poll_interval_min_seconds=0.01,
         poll_interval_max_seconds=0.2,
     )
-    path = tmp_path / "restart.db"
-    db = await open_database(path)
+    db = await stores.open()
     notifier = RecordingNotifier()
     services = build_services(
         settings=settings, db=db, session=session, notifier=notifier, alert_sender=notifier
@@ -68,7 +68,7 @@ async def test_history_survives_a_restart_and_plans_the_next_jobs(
     await db.close()
 
     # A new process: the same file, a new engine.
-    db = await open_database(path)
+    db = await stores.open()
     try:
         after = await PollHistoryRepository(db).generation_seconds("std", "image", 0.0, 5.0, 200)
         assert after == before
@@ -100,6 +100,7 @@ async def test_the_recorder_writes_the_planned_poll_times(
     fake: FakeModelsLab,
     session: aiohttp.ClientSession,
     make_settings: Callable[..., Settings],
+    stores: StoreFactory,
 ) -> None:
     """With history known, each processing job's next poll is the plan's, counted from the
     moment the provider accepted it."""
@@ -110,7 +111,7 @@ async def test_the_recorder_writes_the_planned_poll_times(
         poll_interval_min_seconds=0.05,
         poll_interval_max_seconds=1.0,
     )
-    db = await open_database(tmp_path / "plan.db")
+    db = await stores.open()
     try:
         repo = JobsRepository(db)
         now = time.time()

@@ -16,8 +16,9 @@ from typing import Any
 import aiohttp
 import pytest
 
-from db.connection import Database, open_database
+from db.connection import Database
 from db.jobs import JobsRepository
+from db.stores import open_database
 from domain import JobState
 from services.app import Services, build_services
 from services.quota import Requester

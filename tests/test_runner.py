@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 import aiohttp
 import pytest
 
-from db.connection import Database, open_database
+from db.connection import Database
 from db.jobs import JobsRepository
 from domain import Job, JobState
 from services.app import Services, build_services
@@ -292,11 +292,10 @@ async def test_undelivered_clip_is_not_charged(make_engine) -> None:  # type: ig
 # --- restarts ---------------------------------------------------------------------------------
 
 
-async def test_resume_every_state_after_abrupt_stop(make_engine, fake, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+async def test_resume_every_state_after_abrupt_stop(make_engine, fake, stores) -> None:  # type: ignore[no-untyped-def]
     """Jobs left queued, submitting, processing and delivering by a dead process are each
     finished by the next one, with no double submit and no double delivery."""
-    path = tmp_path / "restart.db"
-    first_db = await open_database(path)
+    first_db = await stores.open()
     engine = await make_engine(database=first_db)
     jobs = JobsRepository(first_db)
     now = time.time()
@@ -331,7 +330,7 @@ async def test_resume_every_state_after_abrupt_stop(make_engine, fake, tmp_path:
     await first_db.close()
     submits_before = len(fake.submits())
 
-    second_db = await open_database(path)
+    second_db = await stores.open()
     try:
         restarted = await make_engine(database=second_db)
         await restarted.services.runner.start()
@@ -357,10 +356,9 @@ async def test_resume_every_state_after_abrupt_stop(make_engine, fake, tmp_path:
         await second_db.close()
 
 
-async def test_stop_mid_processing_then_resume(make_engine, fake, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+async def test_stop_mid_processing_then_resume(make_engine, fake, stores) -> None:  # type: ignore[no-untyped-def]
     fake.generation_seconds = 0.3
-    path = tmp_path / "mid.db"
-    first_db = await open_database(path)
+    first_db = await stores.open()
     engine = await make_engine(database=first_db)
     job_id = await engine.add()
     await engine.services.runner.start()
@@ -368,7 +366,7 @@ async def test_stop_mid_processing_then_resume(make_engine, fake, tmp_path: Path
     await engine.services.runner.stop()  # abrupt: tasks cancelled mid-flight
     await first_db.close()
 
-    second_db = await open_database(path)
+    second_db = await stores.open()
     try:
         again = await make_engine(database=second_db)
         await again.services.runner.start()
