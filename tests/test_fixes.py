@@ -27,7 +27,7 @@ def test_nothing_wrong_means_no_offer() -> None:
     ("image", "clip"),
     [
         (ImageInfo("gif", 512, 768, 1000), video()),  # wrong type
-        (ImageInfo("png", 200, 300, 1000), video()),  # image too small
+        (ImageInfo("png", 140, 300, 1000), video()),  # image too small to enlarge twice
         (GOOD_IMAGE, video(seconds=2.0)),  # too short
         (GOOD_IMAGE, VideoInfo("mp4", 480, 640, 5.0, 200 * 1024 * 1024, False)),  # too big a file
         (GOOD_IMAGE, video(width=3900, height=300)),  # cannot satisfy both side limits
