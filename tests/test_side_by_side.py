@@ -234,7 +234,9 @@ async def test_a_library_motion_is_fetched_again_from_its_message(
     assert made.file_size is not None and made.file_size <= h.world.guild(10).filesize_limit
     after = h.world.calls[calls_before:]
     fetch = after.index(f"fetch:{motion.source.message_id}")
-    assert after.index("cdn:motion-wave.mp4") > fetch  # streamed from the fresh link, after the fetch
+    assert (
+        after.index("cdn:motion-wave.mp4") > fetch
+    )  # streamed from the fresh link, after the fetch
     assert leftovers(h) == []  # neither the fetched reference nor the made video is kept
 
 
