@@ -34,7 +34,7 @@ from cogs.message_host import MessageLinks, PostRefused, PostTooLarge
 from cogs.requester import IsOwner, requester_from
 from cogs.routes import DEFAULT_UPLOAD_LIMIT
 from cogs.status import receipt_text
-from domain import HostedFile, Mode, Motion, Orientation
+from domain import HostedFile, Job, Mode, Motion, Orientation
 from services.fixes import (
     IMAGE_FIXES,
     VIDEO_FIXES,
@@ -210,26 +210,14 @@ class FixOffers:
             video_source=source.video_source,
             motion_id=source.motion.id if source.motion else None,
         )
-        image_fixes = tuple(f for f in remedy.fixes if f.kind in IMAGE_FIXES)
-        if image_fixes:
-            path = offer.folder / "image-fixed.png"
-            image = await asyncio.to_thread(repair_image, offer.image_path, path, *image_fixes)
-            url, kept = await self._keep(interaction, "picture", path, image.size_bytes)
-            inputs = replace(
-                inputs, image_url=url, image_path=str(path), image=image, image_source=kept
-            )
-        video_fixes = _video_fixes(remedy)
-        if video_fixes:
-            path = offer.folder / "video-fixed.mp4"
-            video = await asyncio.to_thread(
-                repair_video, offer.video_path, path, video_fixes, remedy.orientation.value
-            )
-            url, kept = await self._keep(interaction, "video", path, video.size_bytes)
-            inputs = replace(
-                inputs, video_url=url, video_path=str(path), video=video, video_source=kept
-            )
-        who = await requester_from(interaction, self._settings, self._is_owner)
-        job = await self._jobs.create(inputs, who)
+        posted: list[HostedFile] = []
+        try:
+            job = await self._repair_and_queue(interaction, offer, remedy, inputs, posted)
+        except Exception:
+            if self._links is not None:  # nothing was queued: the kept copies are not needed
+                for kept in posted:
+                    await self._links.delete(kept)
+            raise
         interaction.extras["job_id"] = job.id
         self._remember(job.id, interaction)
         log.info(
@@ -241,6 +229,38 @@ class FixOffers:
         )
         position = await self._jobs.queue_position(job.id)
         return receipt_text(job, position, self._status_url(job))
+
+    async def _repair_and_queue(
+        self,
+        interaction: discord.Interaction,
+        offer: _Offer,
+        remedy: Remedy,
+        inputs: JobInputs,
+        posted: list[HostedFile],
+    ) -> Job:
+        """Make the fixed files, keep them (recorded in `posted`), and queue the job."""
+        image_fixes = tuple(f for f in remedy.fixes if f.kind in IMAGE_FIXES)
+        if image_fixes:
+            path = offer.folder / "image-fixed.png"
+            image = await asyncio.to_thread(repair_image, offer.image_path, path, *image_fixes)
+            url, kept = await self._keep(interaction, "picture", path, image.size_bytes)
+            posted.extend([kept] if kept else [])
+            inputs = replace(
+                inputs, image_url=url, image_path=str(path), image=image, image_source=kept
+            )
+        video_fixes = _video_fixes(remedy)
+        if video_fixes:
+            path = offer.folder / "video-fixed.mp4"
+            video = await asyncio.to_thread(
+                repair_video, offer.video_path, path, video_fixes, remedy.orientation.value
+            )
+            url, kept = await self._keep(interaction, "video", path, video.size_bytes)
+            posted.extend([kept] if kept else [])
+            inputs = replace(
+                inputs, video_url=url, video_path=str(path), video=video, video_source=kept
+            )
+        who = await requester_from(interaction, self._settings, self._is_owner)
+        return await self._jobs.create(inputs, who)
 
     async def _keep(
         self, interaction: discord.Interaction, what: str, path: Path, size: int

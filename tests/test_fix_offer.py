@@ -119,3 +119,5 @@ async def test_a_refused_press_queues_nothing_and_keeps_no_files(
     assert await h.services.jobs.recent(OWNER) == []
     assert "Something went wrong" not in last_reply(h)
     assert not view.offer.folder.exists()  # noqa: ASYNC240 - a check in a test
+    [kept] = [s for s in h.world.sent_in(100) if s.file_name == "fixed-video.mp4"]
+    assert f"delete:{kept.message_id}" in h.world.calls  # the kept copy is not left behind

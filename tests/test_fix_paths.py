@@ -140,6 +140,18 @@ async def test_where_the_bot_cannot_keep_it_the_fix_goes_on_the_private_reply(
         assert f"delete:{posted.message_id}" in h.world.calls  # not left behind
 
 
+async def test_a_fixed_file_too_large_for_the_channel_is_refused_plainly(
+    harness: Harness, media: dict[str, Path]
+) -> None:
+    h = harness
+    h.world.guild_upload_limits[GUILD] = 2_000
+    await h.animate(h.interaction(OWNER), h.upload(media["hero"]), h.upload(media["long"]))
+    await the_offer(h).press(h.interaction(OWNER, command=None, filesize_limit=2_000), 0)
+    assert last_reply(h).startswith("**Too large to keep**: the fixed video is")
+    assert "Nothing was charged." in last_reply(h)
+    assert await h.services.jobs.recent(OWNER) == [] and kept_files(h) == {}
+
+
 # --------------------------------------------------------------------------------------------------
 # Fixes with a library motion and on the Animate menu
 
