@@ -36,7 +36,8 @@ from cogs.animate_inputs import (
     download_input,
     modelslab_publisher,
 )
-from cogs.fix_offer import FixOffers
+from cogs.fix_offer import FixButton, FixOffers, FixSource
+from cogs.message_host import MessageLinks
 from cogs.motion_text import motion_label
 from cogs.requester import IsOwner, requester_from
 from cogs.status import receipt_text
@@ -101,7 +102,7 @@ class AnimateCog(commands.Cog):
         fixes: FixOffers | None = None,
     ) -> None:
         self._motions = motions
-        self._fixes = fixes
+        self.fix_offers = fixes
         self._settings = settings
         self._session = session
         self._allowlist = allowlist
@@ -192,8 +193,7 @@ class AnimateCog(commands.Cog):
         try:
             inputs = await self._prepare_inputs(folder, request, prompt, picked)
         except MediaLimitError as exc:
-            fixable = offer_fixes and picked is None
-            if fixable and await self._offer_fix(interaction, folder, request, prompt):
+            if offer_fixes and await self._offer_fix(interaction, folder, request, prompt, picked):
                 raise FixOffered from exc  # the folder now belongs to the offer
             _remove_folder(folder)
             raise
@@ -231,16 +231,27 @@ class AnimateCog(commands.Cog):
         return PickedMotion(motion, await self._motions.fresh_url(motion))
 
     async def _offer_fix(
-        self, interaction: discord.Interaction, folder: Path, request: AnimateRequest, prompt: str
+        self,
+        interaction: discord.Interaction,
+        folder: Path,
+        request: AnimateRequest,
+        prompt: str,
+        picked: PickedMotion | None,
     ) -> bool:
-        if self._fixes is None:
+        """Offer one-tap fixes for an upload, a library motion or the menu's message."""
+        if self.fix_offers is None:
             return False
-        if request.video is None:
-            return False  # a library motion: only uploads are repaired
-        urls = (request.image.url, request.video.url)
-        return await self._fixes.offer(
-            interaction, folder, urls, request.orientation, request.mode, prompt
+        source = FixSource(
+            image_url=request.image.url,
+            video_url=picked.url if picked else _attachment(request.video).url,
+            orientation=request.orientation,
+            mode=request.mode,
+            prompt=prompt,
+            image_source=request.image_source,
+            video_source=picked.motion.source if picked else request.video_source,
+            motion=picked.motion if picked else None,
         )
+        return await self.fix_offers.offer(interaction, folder, source)
 
     async def _prepare_inputs(
         self, folder: Path, request: AnimateRequest, prompt: str, picked: PickedMotion | None
@@ -344,6 +355,13 @@ async def setup(bot: AppBot) -> None:
             is_owner=bot.is_owner,
             remember=bot.messages.remember_interaction,
             status_url=bot.messages.status_url,
+            links=MessageLinks(bot),
         ),
     )
     await bot.add_cog(cog)
+    # Fix buttons from before a restart are answered ("offer gone") instead of failing.
+    bot.add_dynamic_items(FixButton)
+
+
+async def teardown(bot: AppBot) -> None:
+    bot.remove_dynamic_items(FixButton)

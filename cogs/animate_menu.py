@@ -3,8 +3,8 @@
 On a message with an image attachment it opens a private picker: a motion (the library's, most
 used first, and the video in the message when it has one), the orientation (by default what the
 motion allows), the mode, an optional prompt (a button opening a form), Start and Cancel. Start
-runs exactly the /animate path (cogs/animate.py `start_and_confirm`): the same checks, quota,
-receipt, status message, buttons and delivery.
+runs exactly the /animate path (cogs/animate.py `start_and_confirm`): the same checks, one-tap
+fixes (cogs/fix_offer.py), quota, receipt, status message, buttons and delivery.
 
 The message's attachments are inputs the bot can fetch again: the job stores the message, and the
 runner asks Discord for fresh links when it submits (services/runner/inputs.py), so such a job
@@ -20,8 +20,9 @@ from typing import TYPE_CHECKING, Any
 import discord
 from discord import app_commands
 
+from cogs import fix_text
 from cogs.animate import AnimateCog
-from cogs.animate_inputs import AnimateRequest
+from cogs.animate_inputs import AnimateRequest, FixOffered
 from cogs.errors import handle_error
 from cogs.message_host import MessageLinks
 from cogs.motion_text import motion_label
@@ -228,7 +229,11 @@ class Picker(discord.ui.View):
         await interaction.response.edit_message(content="⏳ Checking the picture…", view=None)
         try:
             request = await self.menu.request_for(self)
-            job = await self.menu.cog.start_and_confirm(interaction, request)
+            job = await self.menu.cog.start_and_confirm(interaction, request, offer_fixes=True)
+        except FixOffered:  # the offer, a follow-up, is the answer now
+            self.stop()
+            await interaction.edit_original_response(content=fix_text.MENU_OFFERED, view=None)
+            return
         except Exception as exc:  # noqa: BLE001 - the boundary: handle_error words or logs it
             await handle_error(interaction, exc)
             await interaction.edit_original_response(content=self.summary(), view=self)

@@ -3,7 +3,8 @@ the motion reference and the generated clip next to each other. Made locally, co
 only the job's owner may press it, once per clip (the engine records it on the job row).
 
 The button is a DynamicItem whose custom_id carries the job id, so it keeps working after a
-restart as long as the job's files are still kept (MEDIA_RETENTION_HOURS)."""
+restart as long as the clip is still kept (MEDIA_RETENTION_HOURS); a library motion is fetched
+again from its message."""
 
 from __future__ import annotations
 
@@ -33,6 +34,10 @@ _REFUSALS = {
     SideBySideRefusal.ALREADY_MADE: "The side-by-side video of job #{id} was already posted.",
     SideBySideRefusal.MEDIA_GONE: (
         "The files of job #{id} are no longer kept, so the side-by-side video can't be made."
+    ),
+    SideBySideRefusal.REFERENCE_UNREACHABLE: (
+        "**Try again later**: I couldn't fetch the motion of job #{id} from Discord just now. "
+        "Nothing was charged."
     ),
     SideBySideRefusal.CANNOT_MAKE: (
         "The side-by-side video of job #{id} could not be made small enough to post here. "

@@ -22,7 +22,7 @@ from services.motions import MotionService
 from services.notifier import Notifier
 from services.quota import QuotaService
 from services.runner import Runner
-from services.side_by_side_service import SideBySideService
+from services.side_by_side_service import ReferenceFetcher, SideBySideService
 from services.stats import StatsService
 from services.webhooks import WebhookIntake
 from settings import Settings
@@ -109,7 +109,14 @@ def build_services(
         controls=ControlService(db, settings, clock=clock),
         stats=StatsService(db, clock=clock),
         motions=MotionService(db, link_refresher, clock=clock),
-        side_by_side=SideBySideService(db, settings, clock=clock),
+        side_by_side=SideBySideService(
+            db,
+            settings,
+            fetcher=None
+            if link_refresher is None
+            else ReferenceFetcher(link_refresher, session, allowlist),
+            clock=clock,
+        ),
         metrics=metrics,
         webhooks=WebhookIntake(jobs=JobsRepository(db), runner=runner, metrics=metrics),
     )

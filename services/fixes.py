@@ -4,8 +4,9 @@ streamed), validated again before anything is submitted.
 
 Problems that can be repaired: a video too long (use its first N seconds, or switch to
 orientation `video` when that allows it), a video too large in pixels (downscale) or too small
-(upscale), an image whose aspect ratio is out of range (pad or crop). Anything else (a wrong file
-type, a video shorter than 3 s, an image too small, an oversized upload) means no offer.
+(upscale), an image too small (upscale, at most twice) or whose aspect ratio is out of range (pad
+or crop). Anything else (a wrong file type, a video shorter than 3 s, an image far too small, an
+oversized upload) means no offer.
 """
 
 from __future__ import annotations
@@ -25,9 +26,11 @@ from PIL import Image
 
 from domain import Orientation
 from services.media import (
+    ACCEPTED_IMAGE_KINDS,
     IMAGE_MAX_ASPECT,
     IMAGE_MAX_BYTES,
     IMAGE_MIN_SIDE,
+    PROVIDER_IMAGE_KINDS,
     VIDEO_CONTAINERS,
     VIDEO_MAX_BYTES,
     VIDEO_MAX_SECONDS,
@@ -49,6 +52,8 @@ _VIDEO_CRF = "20"
 # A downscaled video's long side: the provider makes at most about 1080p, so a larger reference
 # gains nothing, and encoding at this size keeps memory small (bench/downscale_bench.py).
 DOWNSCALE_LONG_SIDE = 1920
+# A picture is enlarged at most twice: beyond that the character is too blurred to animate well.
+IMAGE_UPSCALE_MIN_SIDE = IMAGE_MIN_SIDE // 2
 
 
 class Problem(enum.StrEnum):
@@ -56,6 +61,7 @@ class Problem(enum.StrEnum):
     VIDEO_TOO_BIG = "video_too_big"  # a side over the maximum
     VIDEO_TOO_SMALL = "video_too_small"  # a side under the minimum
     IMAGE_ASPECT = "image_aspect"
+    IMAGE_TOO_SMALL = "image_too_small"  # a side under the minimum
 
 
 class FixKind(enum.StrEnum):
@@ -65,6 +71,12 @@ class FixKind(enum.StrEnum):
     UPSCALE = "upscale"
     PAD = "pad"
     CROP = "crop"
+    UPSCALE_IMAGE = "upscale_image"
+
+
+#: Repairs made to the picture (in this order), and to the video.
+IMAGE_FIXES = (FixKind.UPSCALE_IMAGE, FixKind.PAD, FixKind.CROP)
+VIDEO_FIXES = (FixKind.TRIM, FixKind.DOWNSCALE, FixKind.UPSCALE)
 
 
 @dataclass(frozen=True)
@@ -143,6 +155,11 @@ def plan_fixes(image: ImageInfo, video: VideoInfo, orientation: Orientation) -> 
             max(_even(video.height * factor + 1), VIDEO_MIN_SIDE),
         )
         choices.append([(Fix(FixKind.UPSCALE, size=size), None)])
+    if min(image.width, image.height) < IMAGE_MIN_SIDE:
+        problems.append(Problem.IMAGE_TOO_SMALL)
+        size = _enlarged(image)
+        choices.append([(Fix(FixKind.UPSCALE_IMAGE, size=size), None)])
+        image = ImageInfo(image.kind, size[0], size[1], image.size_bytes)
     ratio = max(image.width, image.height) / min(image.width, image.height)
     if ratio > IMAGE_MAX_ASPECT:
         problems.append(Problem.IMAGE_ASPECT)
@@ -154,6 +171,9 @@ def plan_fixes(image: ImageInfo, video: VideoInfo, orientation: Orientation) -> 
         )
     if not problems:
         return None
+    rewrites_image = {Problem.IMAGE_TOO_SMALL, Problem.IMAGE_ASPECT} & set(problems)
+    if image.kind not in PROVIDER_IMAGE_KINDS and not rewrites_image:
+        return None  # a WebP is only offered fixes that rewrite it (as PNG)
     remedies = []
     for combo in itertools.product(*choices):
         chosen = next((o for _, o in combo if o is not None), orientation)
@@ -166,12 +186,20 @@ def plan_fixes(image: ImageInfo, video: VideoInfo, orientation: Orientation) -> 
 
 def _only_repairable(image: ImageInfo, video: VideoInfo) -> bool:
     return (
-        image.kind in ("jpeg", "png")
+        image.kind in ACCEPTED_IMAGE_KINDS
         and image.size_bytes <= IMAGE_MAX_BYTES
-        and min(image.width, image.height) >= IMAGE_MIN_SIDE
+        and min(image.width, image.height) >= IMAGE_UPSCALE_MIN_SIDE
         and video.container in VIDEO_CONTAINERS
         and video.size_bytes <= VIDEO_MAX_BYTES
         and video.duration_seconds >= VIDEO_MIN_SECONDS
+    )
+
+
+def _enlarged(image: ImageInfo) -> tuple[int, int]:
+    """The size that brings the short side to the minimum, keeping the shape."""
+    factor = IMAGE_MIN_SIDE / min(image.width, image.height)
+    return max(IMAGE_MIN_SIDE, math.ceil(image.width * factor)), max(
+        IMAGE_MIN_SIDE, math.ceil(image.height * factor)
     )
 
 
@@ -195,24 +223,34 @@ def _cropped(image: ImageInfo) -> tuple[int, int]:
 # Making the repaired files (sync, CPU bound: run them with asyncio.to_thread)
 
 
-def repair_image(src: Path, dest: Path, fix: Fix) -> ImageInfo:
-    """Pad (black bars) or centre-crop to `fix.size`, as a PNG.
+def repair_image(src: Path, dest: Path, *fixes: Fix) -> ImageInfo:
+    """Enlarge, then pad (black bars) or centre-crop to the fixes' sizes, as a PNG.
     Validated again: raises MediaError if the result still breaks a limit."""
-    if fix.size is None or fix.kind not in (FixKind.PAD, FixKind.CROP):
-        raise ValueError(f"not an image fix: {fix}")
-    width, height = fix.size
+    if not fixes or any(f.size is None or f.kind not in IMAGE_FIXES for f in fixes):
+        raise ValueError(f"not image fixes: {fixes}")
     with Image.open(src) as opened:
+        opened.seek(0)
         picture = opened.convert("RGB")
-        if fix.kind is FixKind.PAD:
-            canvas = Image.new("RGB", (width, height), (0, 0, 0))
-            canvas.paste(picture, ((width - picture.width) // 2, (height - picture.height) // 2))
-        else:
-            left, top = (picture.width - width) // 2, (picture.height - height) // 2
-            canvas = picture.crop((left, top, left + width, top + height))
-        canvas.save(dest, format="PNG")
+    for fix in sorted(fixes, key=lambda f: IMAGE_FIXES.index(f.kind)):
+        picture = _apply(picture, fix)
+    picture.save(dest, format="PNG")
     info = probe_image(dest)
     validate_image(info)
     return info
+
+
+def _apply(picture: Image.Image, fix: Fix) -> Image.Image:
+    if fix.size is None:
+        raise ValueError(f"{fix.kind} without a size")
+    width, height = fix.size
+    if fix.kind is FixKind.UPSCALE_IMAGE:
+        return picture.resize((width, height), Image.Resampling.LANCZOS)
+    if fix.kind is FixKind.PAD:
+        canvas = Image.new("RGB", (width, height), (0, 0, 0))
+        canvas.paste(picture, ((width - picture.width) // 2, (height - picture.height) // 2))
+        return canvas
+    left, top = (picture.width - width) // 2, (picture.height - height) // 2
+    return picture.crop((left, top, left + width, top + height))
 
 
 def repair_video(src: Path, dest: Path, fixes: tuple[Fix, ...], orientation: str) -> VideoInfo:

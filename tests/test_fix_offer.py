@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from cogs.fix_offer import FixOfferView
+from cogs.fix_offer import FixButton, FixOfferView
 from domain import JobState, Orientation
 from services.quota import Requester
 from tests.fakes.discord_fakes import Harness
@@ -23,7 +23,7 @@ def last_reply(h: Harness) -> str:
 
 
 def the_offer(h: Harness) -> FixOfferView:
-    [view] = h.cog._fixes.views.values()  # type: ignore[union-attr]
+    [view] = h.cog.fix_offers.views.values()  # type: ignore[union-attr]
     return view
 
 
@@ -45,7 +45,7 @@ async def test_a_repairable_request_gets_an_offer_and_nothing_is_charged(
     assert "**Use the first 10 s**" in text and "Costs 10 s of quota" in text
     assert "**Switch to orientation video**" in text and "Costs 12 s of quota" in text
     assert "15 minutes" in text
-    labels = [c.label for c in view.children]  # type: ignore[attr-defined]
+    labels = [c.item.label for c in view.children if isinstance(c, FixButton)]
     assert labels == ["Use the first 10 s", "Switch to orientation video"]
     assert view.timeout == 15 * 60
     assert await h.services.jobs.recent(OWNER) == []
@@ -63,7 +63,11 @@ async def test_trim_press_hosts_the_fixed_file_and_queues_once(
     [job] = await h.services.jobs.recent(OWNER)
     assert job.state is JobState.QUEUED and job.orientation is Orientation.IMAGE
     assert job.video_seconds <= 10.0 and job.cost_seconds == 10.0
-    assert job.video_url.endswith("/fixed-video.mp4")
+    assert "/fixed-video.mp4?" in job.video_url
+    [kept] = [s for s in h.world.sent_in(100) if s.file_name == "fixed-video.mp4"]
+    assert not kept.ephemeral and (kept.content or "").startswith("🛠️ **Fixed video** for <@1>")
+    assert job.video_source is not None and job.video_source.message_id == kept.message_id
+    assert job.image_source is None  # the upload, unchanged, is used as it is
     assert Path(job.video_path).is_file()  # noqa: ASYNC240 - a check in a test
     assert f"Job #{job.id} is queued" in last_reply(h)
 
@@ -78,7 +82,7 @@ async def test_switch_press_keeps_the_upload(harness: Harness, tmp_path: Path) -
     await view.press(h.interaction(OWNER, command=None), 1)
     [job] = await h.services.jobs.recent(OWNER)
     assert job.orientation is Orientation.VIDEO and job.cost_seconds == 12.0
-    assert job.video_url == view.offer.video_url
+    assert job.video_url == view.offer.source.video_url
 
 
 async def test_only_the_asker_may_press_and_not_late(harness: Harness, tmp_path: Path) -> None:
@@ -92,18 +96,18 @@ async def test_only_the_asker_may_press_and_not_late(harness: Harness, tmp_path:
     assert await h.services.jobs.recent(OWNER) == []
     await view.on_timeout()
     assert not view.offer.folder.exists()  # noqa: ASYNC240 - a check in a test
-    assert not h.cog._fixes.views  # type: ignore[union-attr]
+    assert not h.cog.fix_offers.views  # type: ignore[union-attr]
 
 
 async def test_an_unrepairable_problem_is_refused_as_before(
     harness: Harness, tmp_path: Path
 ) -> None:
     h = harness
-    image = h.upload(make_image(tmp_path / "hero.png", width=200, height=200))
+    image = h.upload(make_image(tmp_path / "hero.png", width=120, height=120))
     video = h.upload(make_video(tmp_path / "long.mp4", seconds=12, fps=2))
     await h.animate(h.interaction(OWNER), image, video)
-    assert "Your image is 200×200 px" in last_reply(h)
-    assert not h.cog._fixes.views  # type: ignore[union-attr]
+    assert "Your image is 120×120 px" in last_reply(h)
+    assert not h.cog.fix_offers.views  # type: ignore[union-attr]
 
 
 async def test_a_refused_press_queues_nothing_and_keeps_no_files(
@@ -115,3 +119,5 @@ async def test_a_refused_press_queues_nothing_and_keeps_no_files(
     assert await h.services.jobs.recent(OWNER) == []
     assert "Something went wrong" not in last_reply(h)
     assert not view.offer.folder.exists()  # noqa: ASYNC240 - a check in a test
+    [kept] = [s for s in h.world.sent_in(100) if s.file_name == "fixed-video.mp4"]
+    assert f"delete:{kept.message_id}" in h.world.calls  # the kept copy is not left behind

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from cogs.fix_text import button_label
 from domain import Orientation
 from services.fixes import FixKind, Problem, plan_fixes, repair_image, repair_video
 from services.media import ImageInfo, VideoInfo, probe_video
@@ -27,7 +28,7 @@ def test_nothing_wrong_means_no_offer() -> None:
     ("image", "clip"),
     [
         (ImageInfo("gif", 512, 768, 1000), video()),  # wrong type
-        (ImageInfo("png", 200, 300, 1000), video()),  # image too small
+        (ImageInfo("png", 140, 300, 1000), video()),  # image too small to enlarge twice
         (GOOD_IMAGE, video(seconds=2.0)),  # too short
         (GOOD_IMAGE, VideoInfo("mp4", 480, 640, 5.0, 200 * 1024 * 1024, False)),  # too big a file
         (GOOD_IMAGE, video(width=3900, height=300)),  # cannot satisfy both side limits
@@ -97,3 +98,40 @@ def test_pad_or_crop_brings_the_image_in_range(tmp_path: Path, kind: FixKind) ->
     info = repair_image(src, tmp_path / "fixed.png", fix)
     assert max(info.width, info.height) / min(info.width, info.height) <= 2.5
     assert (info.width, info.height) == ((1000, 400) if kind is FixKind.PAD else (750, 300))
+
+
+def test_a_small_thin_picture_is_enlarged_then_padded_or_cropped(tmp_path: Path) -> None:
+    src = make_image(tmp_path / "thin.jpg", width=200, height=600, fmt="JPEG")
+    thin = ImageInfo("jpeg", 200, 600, src.stat().st_size)
+    plan = plan_fixes(thin, video(), Orientation.IMAGE)
+    assert plan is not None
+    assert plan.problems == (Problem.IMAGE_TOO_SMALL, Problem.IMAGE_ASPECT)
+    assert [[f.kind for f in r.fixes] for r in plan.remedies] == [
+        [FixKind.UPSCALE_IMAGE, FixKind.PAD],
+        [FixKind.UPSCALE_IMAGE, FixKind.CROP],
+    ]
+    assert [button_label(r, plan) for r in plan.remedies] == ["Pad", "Crop"]  # never the same
+    for remedy in plan.remedies:
+        info = repair_image(src, tmp_path / f"{remedy.fixes[-1].kind}.png", *remedy.fixes)
+        assert min(info.width, info.height) >= 300
+        assert max(info.width, info.height) / min(info.width, info.height) <= 2.5
+
+
+def test_a_webp_is_offered_only_fixes_that_rewrite_it() -> None:
+    webp = ImageInfo("webp", 512, 768, 1000)
+    assert plan_fixes(webp, video(seconds=14.0), Orientation.IMAGE) is None
+    wide_webp = ImageInfo("webp", 1000, 300, 1000)
+    plan = plan_fixes(wide_webp, video(), Orientation.IMAGE)
+    assert plan is not None and plan.problems == (Problem.IMAGE_ASPECT,)
+
+
+def test_buttons_of_combined_remedies_read_differently() -> None:
+    wide = ImageInfo("png", 1000, 300, 1000)
+    plan = plan_fixes(wide, video(seconds=14.0), Orientation.IMAGE)
+    assert plan is not None
+    assert [button_label(r, plan) for r in plan.remedies] == [
+        "Use the first 10 s + Pad",
+        "Use the first 10 s + Crop",
+        "Switch to orientation video + Pad",
+        "Switch to orientation video + Crop",
+    ]

@@ -14,7 +14,14 @@ from db.connection import Database
 from domain import Job, JobState
 from services.media import probe_video
 from services.side_by_side import make_side_by_side
-from tests.fakes.discord_fakes import FakeCdn, Harness, add_job, build_harness, move_job
+from tests.fakes.discord_fakes import (
+    FakeCdn,
+    Harness,
+    add_job,
+    build_harness,
+    move_job,
+    server_error,
+)
 from tests.fakes.modelslab_server import FakeModelsLab
 from tests.media_factory import make_noisy_video, make_video
 from tests.test_round_trip import result_clip, start_animation, until_finished  # noqa: F401
@@ -184,3 +191,97 @@ async def test_on_the_delivered_clip_and_on_a_retry_result(
         s for s in h.world.sent_in(CHANNEL) if s.file_name == f"side-by-side-{retry.id}.mp4"
     )
     assert made.file_size is not None and made.file_size <= h.world.guild(10).filesize_limit
+
+
+# --------------------------------------------------------------------------------------------------
+# A motion reference fetched again from its message (library motions, purged uploads)
+
+
+async def delivered_from(h: Harness, tmp_path: Path, **job: object) -> Job:
+    """A succeeded job whose clip is kept; the reference is wherever `job` says."""
+    folder = h.settings.media_dir / "job-files"
+    folder.mkdir(parents=True, exist_ok=True)
+    made = await add_job(h, **job)
+    clip = make_video(folder / f"result-{made.id}.mp4", seconds=3, fps=8)
+    return await move_job(h, made, JobState.SUCCEEDED, result_path=str(clip))
+
+
+def leftovers(h: Harness) -> list[str]:
+    return [p.name for p in h.settings.media_dir.rglob("side-by-side*")]
+
+
+async def test_a_library_motion_is_fetched_again_from_its_message(
+    harness: Harness, tmp_path: Path
+) -> None:
+    h = harness
+    await h.add_motion("Wave", make_video(tmp_path / "wave.mp4", seconds=4, fps=4))
+    [motion] = (await h.services.motions.library(10)).own
+    # A day later the link stored when the motion was added is dead: only the message works.
+    h.cdn.advance(25 * 3600)
+    job = await delivered_from(
+        h,
+        tmp_path,
+        video_path="",
+        motion_id=motion.id,
+        video_channel_id=motion.source.channel_id,
+        video_message_id=motion.source.message_id,
+        video_attachment_id=motion.source.attachment_id,
+    )
+    calls_before = len(h.world.calls)
+    await run_side_by_side(h.interaction(OWNER, command=None), job.id)
+    assert last_reply(h) == f"Posted the side-by-side video of job #{job.id}."
+    [made] = [s for s in h.world.sent_in(CHANNEL) if s.file_name == f"side-by-side-{job.id}.mp4"]
+    assert made.file_size is not None and made.file_size <= h.world.guild(10).filesize_limit
+    after = h.world.calls[calls_before:]
+    fetch = after.index(f"fetch:{motion.source.message_id}")
+    assert (
+        after.index("cdn:motion-wave.mp4") > fetch
+    )  # streamed from the fresh link, after the fetch
+    assert leftovers(h) == []  # neither the fetched reference nor the made video is kept
+
+
+async def test_a_purged_upload_with_a_known_message_is_fetched_again(
+    harness: Harness, tmp_path: Path
+) -> None:
+    h = harness
+    message = h.world.member_message(CHANNEL, [make_video(tmp_path / "dance.mp4", seconds=4)])
+    [attachment] = message.attachments
+    job = await delivered_from(
+        h,
+        tmp_path,
+        video_path=str(h.settings.media_dir / "gone" / "video.input"),  # no longer on disk
+        video_channel_id=CHANNEL,
+        video_message_id=message.id,
+        video_attachment_id=attachment.id,
+    )
+    await run_side_by_side(h.interaction(OWNER, command=None), job.id)
+    assert len(posted(h, job.id)) == 1
+    assert f"fetch:{message.id}" in h.world.calls
+
+
+async def test_a_vanished_motion_message_or_an_outage_gives_the_press_back(
+    harness: Harness, tmp_path: Path
+) -> None:
+    h = harness
+    message = h.world.member_message(CHANNEL, [make_video(tmp_path / "dance.mp4", seconds=4)])
+    [attachment] = message.attachments
+    job = await delivered_from(
+        h,
+        tmp_path,
+        video_path="",
+        video_channel_id=CHANNEL,
+        video_message_id=message.id,
+        video_attachment_id=attachment.id,
+    )
+    h.world.fail_fetches(CHANNEL, server_error())
+    await run_side_by_side(h.interaction(OWNER, command=None), job.id)
+    assert last_reply(h).startswith("**Try again later**: I couldn't fetch the motion")
+    stored = await h.services.jobs.get(job.id)
+    assert stored is not None and stored.side_by_side_at is None
+
+    h.world.delete_message(CHANNEL, message.id)
+    await run_side_by_side(h.interaction(OWNER, command=None), job.id)
+    assert "no longer kept" in last_reply(h)
+    assert posted(h, job.id) == [] and leftovers(h) == []
+    stored = await h.services.jobs.get(job.id)
+    assert stored is not None and stored.side_by_side_at is None

@@ -800,6 +800,8 @@ async def build_harness(
     cogs = [call.args[0] for call in bot.add_cog.await_args_list]
     [cog] = [c for c in cogs if isinstance(c, AnimateCog)]
     [motion_cog] = [c for c in cogs if isinstance(c, MotionCog)]
+    by_name = {c.__cog_name__: c for c in cogs}
+    bot.get_cog = Mock(side_effect=by_name.get)  # as commands.Bot finds a loaded cog
     if publish_image is not PRODUCTION:  # a test's own publisher, or None for none at all
         cog = AnimateCog(
             settings=settings,
